@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install what DELTA3 needs into .venv (and, as root on Debian/Ubuntu, the system packages).
+# Usage: scripts/setup.sh [runtime|dev]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile="${1:-runtime}"
+system_packages=(bubblewrap)
+[ "$profile" = dev ] && system_packages+=(chromium)
+
+missing=()
+for pkg in "${system_packages[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "Installing system packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then
+    sudo apt-get update -qq
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "Please install these system packages yourself: ${missing[*]}" >&2
+  fi
+fi
+
+python3 -m venv .venv
+requirements=requirements.txt
+[ "$profile" = dev ] && requirements=requirements-dev.txt
+.venv/bin/pip install -q --disable-pip-version-check -r "$requirements"
