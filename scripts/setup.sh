@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-runtime}"
-system_packages=(bubblewrap)
+# bubblewrap: the sandbox; python3 + numpy/matplotlib: what code in the sandbox runs with.
+system_packages=(bubblewrap python3 python3-venv python3-numpy python3-matplotlib)
 [ "$profile" = dev ] && system_packages+=(chromium)
 
 missing=()
