@@ -1,0 +1,46 @@
+"""Command line: `python -m delta3_core bootstrap-aws` (creates the AWS resources DELTA3 needs)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .bootstrap import DEFAULT_NAME, bootstrap_aws
+from .errors import Delta3Error
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m delta3_core", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    boot = commands.add_parser(
+        "bootstrap-aws",
+        help="create the bucket, table and KMS key wherever boto3 points (AWS_PROFILE, AWS_ENDPOINT_URL...)",
+        description="Create (or bring up to spec) the S3 bucket, DynamoDB table and KMS key that "
+                    "infrastructure/template.yaml would, in the account or endpoint boto3 is pointed at. "
+                    "Safe to run again. Prints the settings to use on stdout (progress goes to stderr), "
+                    "so `python -m delta3_core bootstrap-aws >> .env` works.")
+    boot.add_argument("--name", default=DEFAULT_NAME,
+                      help="base name: table NAME, key alias alias/NAME, bucket NAME-workspaces-ACCOUNT-REGION")
+    boot.add_argument("--bucket", help="bucket name (default from --name, account and region)")
+    boot.add_argument("--table", help="DynamoDB table name (default: --name)")
+    boot.add_argument("--key-alias", help="KMS key alias (default: alias/NAME)")
+    boot.add_argument("--quiet", action="store_true", help="print only the settings")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; return the process exit code."""
+    args = _parser().parse_args(argv)
+    log = (lambda _msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    try:
+        resources = bootstrap_aws(name=args.name, bucket=args.bucket, table=args.table,
+                                  key_alias=args.key_alias, log=log)
+    except Delta3Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(resources.env_lines()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
