@@ -60,6 +60,10 @@ def _text(_name: str, raw: str) -> str:
     return raw.strip()
 
 
+def _csv(_name: str, raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
 def _path(_name: str, raw: str) -> Path:
     return Path(raw).expanduser()
 
@@ -81,6 +85,8 @@ class Settings:
     table: str | None = _setting("DELTA3_TABLE")
     kms_key_id: str | None = _setting("DELTA3_KMS_KEY_ID")
     secret_key: str | None = _setting("DELTA3_SECRET_KEY", secret=True)
+    # Previous master secrets, comma-separated: still decrypt stored keys until they are rotated.
+    old_secret_keys: tuple[str, ...] = _setting("DELTA3_OLD_SECRET_KEYS", _csv, (), secret=True)
     model: str = _setting("DELTA3_MODEL", default=DEFAULT_MODEL)
     public_url: str | None = _setting("DELTA3_PUBLIC_URL", lambda n, r: r.strip().rstrip("/"))
     twilio_account_sid: str | None = _setting("TWILIO_ACCOUNT_SID")

@@ -1,0 +1,70 @@
+"""Helpers both backends share: user field checks, id checks, (de)serialising records."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, fields
+from typing import Any
+
+from ..errors import ValidationError
+from .base import Message, UserRecord
+
+USER_FIELDS = tuple(f.name for f in fields(UserRecord))
+# Fields update_user may change; user_id is the identity and never changes.
+UPDATABLE_FIELDS = frozenset(USER_FIELDS) - {"user_id"}
+_USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def check_user_id(user_id: str) -> str:
+    """Return `user_id` if it is safe as a folder name and key part, else raise ValidationError."""
+    if not isinstance(user_id, str) or not _USER_ID.match(user_id):
+        raise ValidationError("That user id is not valid.")
+    return user_id
+
+
+def check_changes(changes: dict[str, Any]) -> None:
+    """Raise ValidationError if `changes` names a field update_user cannot set."""
+    unknown = sorted(set(changes) - UPDATABLE_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown user field: {unknown[0]}.")
+
+
+def user_to_dict(user: UserRecord) -> dict[str, Any]:
+    """A plain dict of the user's fields (prefs kept as a dict)."""
+    return asdict(user)
+
+
+def user_from_dict(data: dict[str, Any]) -> UserRecord:
+    """Build a UserRecord from a dict, ignoring keys that are not fields."""
+    values = {k: data.get(k) for k in USER_FIELDS if k in data}
+    values["prefs"] = values.get("prefs") or {}
+    values["sessions_valid_after"] = float(values.get("sessions_valid_after") or 0.0)
+    values["created_at"] = float(values.get("created_at") or 0.0)
+    return UserRecord(**values)
+
+
+def dump_meta(meta: dict[str, Any]) -> str:
+    """JSON text of a message's meta (or a user's prefs)."""
+    return json.dumps(meta or {}, separators=(",", ":"), sort_keys=True, default=str)
+
+
+def load_meta(text: str | None) -> dict[str, Any]:
+    """The dict stored by dump_meta; {} for nothing."""
+    return json.loads(text) if text else {}
+
+
+def stamped(message: Message, seq: int, now: float) -> Message:
+    """A copy of `message` with its store-assigned seq (and created_at if unset)."""
+    return Message(role=message.role, content=message.content, channel=message.channel,
+                   created_at=message.created_at or now, meta=dict(message.meta or {}), seq=seq)
+
+
+def split_path(path: str) -> list[str]:
+    """The components of a workspace path; ValidationError if it is not relative and normalised."""
+    if not isinstance(path, str) or not path or "\x00" in path or path.startswith("/") or "\\" in path:
+        raise ValidationError(f"{path!r} is not a valid workspace path.")
+    parts = path.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise ValidationError(f"{path!r} is not a valid workspace path.")
+    return parts

@@ -1,0 +1,210 @@
+"""LocalFileStore: one folder per user, walked by file descriptor so no symlink is ever followed."""
+
+from __future__ import annotations
+
+import errno
+import functools
+import os
+import secrets
+import shutil
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import ConflictError, Delta3Error, NotFoundError, StorageError, ValidationError
+from .base import FileInfo
+from .codec import check_user_id, split_path
+
+TMP_PREFIX = ".delta3-tmp-"  # in-flight atomic writes; never listed
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _storage_errors(method):
+    """Turn an unexpected OSError (disk full, permissions, I/O) into a plain StorageError."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except Delta3Error:
+            raise
+        except OSError as exc:
+            reason = "the disk is full" if exc.errno == errno.ENOSPC else "the file system refused"
+            raise StorageError(f"The workspace operation failed because {reason}; nothing was changed.") from exc
+
+    return wrapper
+
+
+def _lstat(name: str, dir_fd: int) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _open_child_dir(parent: int, name: str, shown: str, create: bool) -> int:
+    """Open folder `name` inside `parent` without following a symlink (creating it if asked)."""
+    for _attempt in range(3):
+        try:
+            return os.open(name, _DIR_FLAGS, dir_fd=parent)
+        except OSError:
+            st = _lstat(name, parent)
+            if st is None and create:
+                with suppress(FileExistsError):  # someone else made it first: open theirs
+                    os.mkdir(name, 0o755, dir_fd=parent)
+                continue
+            if st is None:
+                raise NotFoundError(f"{shown} does not exist.") from None
+            if stat.S_ISLNK(st.st_mode):
+                raise ValidationError(f"{shown} is a symbolic link; links are not followed.") from None
+            if not stat.S_ISDIR(st.st_mode):
+                raise ConflictError(f"{shown} is a file, not a folder.") from None
+            raise
+    raise StorageError(f"{shown} keeps changing; please try again.")
+
+
+class LocalFileStore:
+    """FileStore on the local disk: `<root>/users/<id>/workspace/<path>`."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+
+    def local_root(self, user_id: str) -> Path:
+        """The user's workspace folder (created on first use)."""
+        workspace = self.root / "users" / check_user_id(user_id) / "workspace"
+        workspace.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return workspace
+
+    @contextmanager
+    def _dir(self, user_id: str, parts: list[str], create: bool = False) -> Iterator[int]:
+        """A descriptor for folder `parts` of the workspace, every component opened with O_NOFOLLOW."""
+        fd = os.open(self.local_root(user_id), _DIR_FLAGS)
+        try:
+            for i, part in enumerate(parts):
+                child = _open_child_dir(fd, part, "/".join(parts[: i + 1]), create)
+                os.close(fd)
+                fd = child
+            yield fd
+        finally:
+            os.close(fd)
+
+    @_storage_errors
+    def list_files(self, user_id: str) -> list[FileInfo]:
+        """Every file and folder, recursively, sorted by path; symlinks and special files are skipped."""
+        found: list[FileInfo] = []
+        with self._dir(user_id, []) as fd:
+            self._walk(fd, "", found)
+        return sorted(found, key=lambda info: info.path)
+
+    def _walk(self, fd: int, prefix: str, found: list[FileInfo]) -> None:
+        with os.scandir(fd) as entries:
+            listed = list(entries)
+        for entry in listed:
+            if entry.name.startswith(TMP_PREFIX):
+                continue
+            st = entry.stat(follow_symlinks=False)
+            path = prefix + entry.name
+            if stat.S_ISREG(st.st_mode):
+                found.append(FileInfo(path, st.st_size, st.st_mtime))
+            elif stat.S_ISDIR(st.st_mode):
+                found.append(FileInfo(path, 0, st.st_mtime, is_dir=True))
+                try:
+                    child = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
+                except OSError:
+                    continue  # replaced by a link or removed while we looked: skip it
+                try:
+                    self._walk(child, path + "/", found)
+                finally:
+                    os.close(child)
+
+    def _open_file(self, user_id: str, path: str) -> int:
+        parts = split_path(path)
+        with self._dir(user_id, parts[:-1]) as parent:
+            try:
+                fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=parent)
+            except FileNotFoundError:
+                raise NotFoundError(f"{path} does not exist.") from None
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise ValidationError(f"{path} is a symbolic link; links are not followed.") from None
+                raise
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+            raise ValidationError(f"{path} is {kind}.")
+        return fd
+
+    @_storage_errors
+    def read_bytes(self, user_id: str, path: str) -> bytes:
+        with os.fdopen(self._open_file(user_id, path), "rb") as handle:
+            return handle.read()
+
+    @_storage_errors
+    def open_read(self, user_id: str, path: str) -> BinaryIO:
+        return os.fdopen(self._open_file(user_id, path), "rb")
+
+    @_storage_errors
+    def write_bytes(self, user_id: str, path: str, data: bytes) -> FileInfo:
+        """Write to a temp file, fsync, then rename over the target: readers never see a part."""
+        parts = split_path(path)
+        with self._dir(user_id, parts[:-1], create=True) as parent:
+            target = _lstat(parts[-1], parent)
+            if target is not None and stat.S_ISDIR(target.st_mode):
+                raise ConflictError(f"{path} is a folder.")
+            tmp = TMP_PREFIX + secrets.token_hex(8)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                         dir_fd=parent)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                    mtime = os.fstat(handle.fileno()).st_mtime
+                # rename() replaces a symlink itself, never what it points to.
+                os.replace(tmp, parts[-1], src_dir_fd=parent, dst_dir_fd=parent)
+            except BaseException:
+                with suppress(OSError):
+                    os.unlink(tmp, dir_fd=parent)
+                raise
+            os.fsync(parent)  # make the rename itself durable
+        return FileInfo(path, len(data), mtime)
+
+    @_storage_errors
+    def delete(self, user_id: str, path: str) -> None:
+        """Delete a file or link, or a folder with everything in it; NotFoundError if absent."""
+        parts = split_path(path)
+        with self._dir(user_id, parts[:-1]) as parent:
+            st = _lstat(parts[-1], parent)
+            if st is None:
+                raise NotFoundError(f"{path} does not exist.")
+            if stat.S_ISDIR(st.st_mode):
+                shutil.rmtree(parts[-1], dir_fd=parent)  # fd-based: safe against symlinks inside
+            else:
+                os.unlink(parts[-1], dir_fd=parent)
+
+    @_storage_errors
+    def rename(self, user_id: str, src: str, dst: str) -> None:
+        """Move a file or folder; NotFoundError if src is absent, ConflictError if dst exists."""
+        src_parts, dst_parts = split_path(src), split_path(dst)
+        if dst_parts[: len(src_parts)] == src_parts:
+            raise ValidationError(f"Cannot move {src} inside itself.")
+        with self._dir(user_id, src_parts[:-1]) as src_dir:
+            if _lstat(src_parts[-1], src_dir) is None:
+                raise NotFoundError(f"{src} does not exist.")
+            with self._dir(user_id, dst_parts[:-1], create=True) as dst_dir:
+                if _lstat(dst_parts[-1], dst_dir) is not None:
+                    raise ConflictError(f"{dst} already exists.")
+                os.rename(src_parts[-1], dst_parts[-1], src_dir_fd=src_dir, dst_dir_fd=dst_dir)
+
+    @_storage_errors
+    def make_dir(self, user_id: str, path: str) -> None:
+        """Create a folder and its parents; fine if it exists, ConflictError if a file is in the way."""
+        with self._dir(user_id, split_path(path), create=True):
+            pass
+
+    @_storage_errors
+    def usage_bytes(self, user_id: str) -> int:
+        return sum(info.size for info in self.list_files(user_id))
