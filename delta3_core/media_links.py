@@ -1,0 +1,81 @@
+"""Expiring links to workspace images for MMS: HMAC-signed tokens locally, S3 presigned URLs on AWS."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import time
+
+from .errors import AuthError, ValidationError
+
+log = logging.getLogger("delta3.media")
+
+MEDIA_TTL_S = 3600  # Twilio fetches media when it sends; an hour covers its retries
+MAX_MEDIA = 10  # Twilio's limit of media per message
+MEDIA_ROUTE = "/media/"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret: str, payload: str) -> str:
+    # A key of its own, so a media token can never pass as any other signed value.
+    key = hashlib.sha256(b"delta3-media-links\0" + secret.encode()).digest()
+    return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
+
+
+def sign_token(secret: str, user_id: str, path: str, ttl_s: int = MEDIA_TTL_S, now: float | None = None) -> str:
+    """A URL-safe token naming one workspace file of one user until it expires."""
+    expires = int((time.time() if now is None else now) + ttl_s)
+    payload = _b64(json.dumps({"u": user_id, "p": path, "e": expires}, separators=(",", ":")).encode())
+    return f"{payload}.{_mac(secret, payload)}"
+
+
+def read_token(secret: str, token: str, now: float | None = None) -> tuple[str, str]:
+    """The (user_id, path) a token names; AuthError when it is forged, altered or expired."""
+    payload, _, mac = token.partition(".")
+    if not payload or not hmac.compare_digest(mac.encode(), _mac(secret, payload).encode()):
+        raise AuthError("This media link is not valid.")
+    try:
+        data = json.loads(_unb64(payload))
+        user_id, path, expires = str(data["u"]), str(data["p"]), int(data["e"])
+    except (ValueError, KeyError, TypeError):
+        raise AuthError("This media link is not valid.") from None
+    if (time.time() if now is None else now) > expires:
+        raise AuthError("This media link has expired.")
+    return user_id, path
+
+
+def media_url(services, user_id: str, path: str, ttl_s: int = MEDIA_TTL_S) -> str:
+    """A public, expiring URL for one workspace file, fit for Twilio's MediaUrl."""
+    settings = services.settings
+    if settings.backend == "aws":
+        import boto3
+
+        return boto3.client("s3").generate_presigned_url(
+            "get_object", Params={"Bucket": settings.bucket, "Key": f"users/{user_id}/workspace/{path}"},
+            ExpiresIn=ttl_s)
+    if not settings.public_url:
+        raise ValidationError("DELTA3_PUBLIC_URL is not set, so images cannot be sent by MMS.")
+    return settings.public_url + MEDIA_ROUTE + sign_token(settings.secret_key, user_id, path, ttl_s)
+
+
+def urls_for(services, user_id: str, images: list[str]) -> list[str]:
+    """Expiring URLs for the images an answer produced (workspace paths), at most Twilio's limit."""
+    from .workspace import validate_path
+
+    urls = []
+    for image in images[:MAX_MEDIA]:
+        try:
+            urls.append(media_url(services, user_id, validate_path(image)))
+        except ValidationError as error:  # one bad path should not cost the whole answer
+            log.warning("skipping an image that cannot be linked: %s", error)
+    return urls

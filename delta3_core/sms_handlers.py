@@ -1,0 +1,163 @@
+"""What each SMS command does; every function returns the reply text and changes nothing on bad input."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from . import accounts, history, keys
+from .errors import Delta3Error, ModelError
+from .sms_commands import USAGE, Command, mask_email
+from .sms_text import PAGE_TTL_S, first_page, next_page, save_pages, split_text
+
+log = logging.getLogger("delta3.sms")
+
+OPTOUT_TTL_S = 10 * 365 * 24 * 3600  # an opt-out lasts until START
+HELP_TEXT = ("DELTA3 commands: REGISTER <email> <password> | LINK <email> <password> | KEY <gemini-key> | "
+             "CLEAR (forget the chat) | MORE (rest of a long answer) | UNLINK | STOP | HELP. "
+             "Anything else is a message to the assistant.")
+UNLINKED_TEXT = ("This phone is not linked to a DELTA3 account. Text REGISTER <email> <password> to create one, "
+                 "or LINK <email> <password> to use the account you made on the web.")
+NO_KEY_TEXT = "Add your Gemini API key first: text KEY <your-key> (get one at https://aistudio.google.com/apikey)."
+
+
+@dataclass
+class SmsReply:
+    """What to send back: messages in order, media URLs on the first one; none at all when silent."""
+
+    messages: list[str] = field(default_factory=list)
+    media: list[str] = field(default_factory=list)
+
+    @classmethod
+    def text(cls, message: str) -> SmsReply:
+        """A reply of one short message."""
+        return cls([message])
+
+
+def optout_key(phone: str) -> str:
+    """Record key that marks a phone as opted out."""
+    return f"sms:optout:{phone}"
+
+
+def more_key(phone: str) -> str:
+    """Record key of the pages kept for MORE."""
+    return f"sms:more:{phone}"
+
+
+def is_opted_out(services, phone: str) -> bool:
+    """True when this phone texted STOP and not START since."""
+    return services.backend.records.get_value(optout_key(phone)) is not None
+
+
+def run_command(services, phone: str, command: Command) -> SmsReply:
+    """Carry out one parsed command for `phone` and return the reply; domain errors become the reply."""
+    try:
+        return _dispatch(services, phone, command)
+    except Delta3Error as error:
+        return SmsReply.text(str(error))
+
+
+def _dispatch(services, phone: str, command: Command) -> SmsReply:
+    records = services.backend.records
+    name = command.name
+    if name == "stop":
+        records.put_value(optout_key(phone), "1", OPTOUT_TTL_S)
+        return SmsReply.text("You are unsubscribed from DELTA3 and will get no more messages. Text START to resume.")
+    if name == "start":
+        records.delete_value(optout_key(phone))
+        return SmsReply.text("You are subscribed to DELTA3 again. Text HELP for the commands.")
+    if name == "help":
+        return SmsReply.text(HELP_TEXT)
+    if name == "empty":
+        return SmsReply.text("Your message was empty. Text HELP for the commands.")
+    if name == "register":
+        return _register(services, phone, *command.args)
+    if name == "link":
+        return _link(services, phone, *command.args)
+    user = accounts.user_for_phone(services.backend, phone)
+    if user is None:
+        return SmsReply.text(USAGE[command.usage_for] if command.usage_for in ("register", "link") else UNLINKED_TEXT)
+    if name == "key":
+        return _save_key(services, user, command.args[0])
+    if name == "clear":
+        history.clear(services.backend, user.user_id)
+        records.delete_value(more_key(phone))
+        return SmsReply.text("Chat history cleared. Your files are kept.")
+    if name == "unlink":
+        accounts.unlink_phone(services.backend, user.user_id)
+        records.delete_value(more_key(phone))
+        return SmsReply.text(f"This phone is no longer linked to {mask_email(user.email)}.")
+    if name == "more":
+        return _more(services, phone)
+    return _chat(services, phone, user, command)
+
+
+def _register(services, phone: str, email: str, password: str) -> SmsReply:
+    linked = accounts.user_for_phone(services.backend, phone)
+    if linked is not None:
+        return SmsReply.text(f"This phone is already linked to {mask_email(linked.email)}. "
+                             "Text UNLINK first to create another account.")
+    user = accounts.register(services.backend, email, password)
+    accounts.link_phone(services.backend, user.user_id, phone)
+    return SmsReply.text(f"Account created for {user.email} and linked to this phone. "
+                         "Next, text KEY <your Gemini API key>.")
+
+
+def _link(services, phone: str, email: str, password: str) -> SmsReply:
+    user = accounts.authenticate(services.backend, email, password, source=phone)
+    linked = accounts.user_for_phone(services.backend, phone)
+    if linked is not None and linked.user_id == user.user_id:
+        return SmsReply.text(f"This phone is already linked to {user.email}.")
+    if linked is not None:
+        return SmsReply.text(f"This phone is linked to another account ({mask_email(linked.email)}). "
+                             "Text UNLINK first.")
+    accounts.link_phone(services.backend, user.user_id, phone)
+    follow = "You can chat now." if keys.has_gemini_key(user) else "Next, text KEY <your Gemini API key>."
+    return SmsReply.text(f"This phone is now linked to {user.email}. {follow}")
+
+
+def _save_key(services, user, key: str) -> SmsReply:
+    note = ""
+    try:
+        from . import agent
+
+        agent.check_key(services.settings, key)
+    except ModelError as error:
+        if error.kind == "invalid_key":
+            return SmsReply.text(f"Gemini did not accept that key, so it was not saved: {error}")
+        note = " (Gemini could not be reached to check it.)"
+    keys.set_gemini_key(services.backend, user.user_id, key)
+    return SmsReply.text(f"Gemini key {keys.mask_key(key)} saved.{note} You can chat now.")
+
+
+def _more(services, phone: str) -> SmsReply:
+    records = services.backend.records
+    saved = records.get_value(more_key(phone))
+    if not saved:
+        return SmsReply.text("There is nothing more to show.")
+    now, later, state = next_page(saved)
+    if later:
+        records.put_value(more_key(phone), state, PAGE_TTL_S)
+    else:
+        records.delete_value(more_key(phone))
+    return SmsReply(now)
+
+
+def _chat(services, phone: str, user, command: Command) -> SmsReply:
+    if not keys.has_gemini_key(user):
+        return SmsReply.text(NO_KEY_TEXT)
+    from . import agent, media_links
+
+    reply = agent.collect(agent.chat(services, user.user_id, command.text, channel="sms"))
+    text = (reply.text or "").strip()
+    if reply.error:
+        text = f"{text}\n\n{reply.error}" if text else str(reply.error)
+    parts = split_text(text or "(The assistant gave no answer; try rephrasing.)")
+    now, later = first_page(parts)
+    records = services.backend.records
+    if later:
+        records.put_value(more_key(phone), save_pages(later, len(parts)), PAGE_TTL_S)
+    else:  # a new answer replaces the pages of an older one
+        records.delete_value(more_key(phone))
+    media = media_links.urls_for(services, user.user_id, list(reply.images or []))
+    return SmsReply(now, media)

@@ -1,0 +1,47 @@
+"""Send SMS/MMS through the Twilio Messages API with the official client (TWILIO_API_BASE_URL for a local fake)."""
+
+from __future__ import annotations
+
+import logging
+
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.rest import Client
+
+from .errors import ConfigError
+
+log = logging.getLogger("delta3.sms")
+# The client logs request parameters, which hold the message text: users' conversations stay out of logs.
+logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+
+OPTED_OUT_CODE = 21610  # Twilio: the recipient texted STOP; sending more is refused
+
+
+def make_client(settings) -> Client:
+    """A Twilio REST client for this account, pointed at TWILIO_API_BASE_URL when it is set."""
+    if not (settings.twilio_account_sid and settings.twilio_auth_token):
+        raise ConfigError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set to send SMS.")
+    client = Client(settings.twilio_account_sid, settings.twilio_auth_token)
+    if settings.twilio_api_base_url:
+        client.api.base_url = settings.twilio_api_base_url
+    return client
+
+
+def send_messages(client: Client, to: str, from_: str, messages: list[str], media: list[str] = ()) -> list[str]:
+    """Send `messages` in order (media on the first); return the sids sent. Stops at the first failure."""
+    sids: list[str] = []
+    for index, body in enumerate(messages):
+        extra = {"media_url": list(media)} if media and index == 0 else {}
+        try:
+            message = client.messages.create(to=to, from_=from_, body=body, **extra)
+        except TwilioRestException as error:
+            if error.code == OPTED_OUT_CODE:
+                log.info("not sent: the recipient has opted out")
+            else:
+                log.error("Twilio refused a message (status %s, code %s)", error.status, error.code)
+            break
+        except (TwilioException, OSError) as error:
+            # Network trouble (requests' errors are OSErrors): the rest would fail too, or arrive out of order.
+            log.error("Twilio could not be reached: %s", type(error).__name__)
+            break
+        sids.append(message.sid)
+    return sids

@@ -1,0 +1,68 @@
+"""The webhook's routes: Twilio messages, health check, and expiring media links."""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+
+from flask import Blueprint, Response, abort, current_app, request
+from twilio.request_validator import RequestValidator, get_signature_algorithm
+
+from delta3_core.errors import AuthError, NotFoundError, ValidationError
+from delta3_core.media_links import read_token
+from delta3_core.sms import to_twiml
+
+log = logging.getLogger("delta3.sms")
+bp = Blueprint("sms", __name__)
+WEBHOOK_PATH = "/twilio/webhook"
+
+
+def _channel():
+    return current_app.extensions["delta3_sms"]
+
+
+def _signature_ok() -> bool:
+    """Twilio signs the public URL it called, so check against DELTA3_PUBLIC_URL, not the URL behind a proxy."""
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature:
+        return False
+    settings = _channel().services.settings
+    url = settings.public_url + WEBHOOK_PATH
+    if request.query_string:
+        url += "?" + request.query_string.decode("latin-1")
+    algorithm = get_signature_algorithm(request.headers.get("X-Twilio-Webhooks-Signature-Settings"))
+    return RequestValidator(settings.twilio_auth_token).validate(url, request.form, signature, algorithm)
+
+
+@bp.post(WEBHOOK_PATH)
+def twilio_webhook():
+    """Receive one SMS; answer with TwiML now, or with an empty <Response/> and send the answer later."""
+    if not _signature_ok():
+        log.warning("refused a webhook request without a valid Twilio signature")
+        abort(403)
+    try:
+        reply = _channel().handle(request.form)
+    except ValidationError as error:
+        return Response(str(error), status=400, mimetype="text/plain")
+    return Response(to_twiml(reply), mimetype="application/xml")
+
+
+@bp.get("/healthz")
+def healthz():
+    """Liveness check for load balancers."""
+    return Response("ok", mimetype="text/plain")
+
+
+@bp.get("/media/<token>")
+def media(token: str):
+    """Serve one workspace image named by a signed, expiring token (Twilio fetches MMS media here)."""
+    services = _channel().services
+    try:
+        user_id, path = read_token(services.settings.secret_key, token)
+        data = services.backend.files.read_bytes(user_id, path)
+    except AuthError:
+        abort(403)
+    except (NotFoundError, FileNotFoundError, IsADirectoryError):
+        abort(404)
+    mimetype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    return Response(data, mimetype=mimetype, headers={"Cache-Control": "private, max-age=300"})
