@@ -1,0 +1,166 @@
+"""Model access: a one-method interface, and its google-genai implementation."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from google import genai
+from google.genai import types
+
+from ..errors import ModelError
+from .errors import RetryPolicy, classify
+
+try:
+    import httpx2 as _httpx
+except ImportError:  # pragma: no cover - depends on the installed google-genai
+    import httpx as _httpx  # type: ignore[no-redef]
+
+
+@dataclass
+class ToolCall:
+    """One function call the model asked for."""
+
+    call_id: str
+    name: str
+    args: dict[str, Any]
+    sent_id: bool = False  # the model gave the id itself, so the response must echo it
+
+
+@dataclass
+class ModelReply:
+    """A whole model turn: its text, its tool calls, and what to send back next time."""
+
+    text: str = ""
+    calls: list[ToolCall] = field(default_factory=list)
+    content: types.Content | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    finish_reason: str | None = None
+    block_reason: str | None = None
+
+
+class Model(Protocol):
+    """What the loop needs from a model: one streaming call."""
+
+    def stream(self, contents: list[types.Content], system_instruction: str,
+               tools: list[types.FunctionDeclaration]) -> Iterator[str | ModelReply]:
+        """Yield text deltas as they arrive, then exactly one ModelReply."""
+
+
+_transport_lock = threading.Lock()
+_transport: dict[str, Any] = {}
+
+
+def _shared_transport() -> dict[str, Any]:
+    """HTTP connection pools shared by all requests; they hold no key (keys are per-Client headers).
+
+    Building them per request costs ~60 ms (CA bundle loading); cookies are refused so nothing
+    learnt from one user's response can ride along on another user's request.
+    """
+    with _transport_lock:
+        if not _transport:
+            no_cookies = http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+            _transport["httpx_client"] = _httpx.Client(cookies=no_cookies)
+            _transport["httpx_async_client"] = _httpx.AsyncClient(cookies=no_cookies)
+            _transport["async_client_args"] = {"ssl": ssl.create_default_context()}
+        return dict(_transport)
+
+
+def make_client(api_key: str, timeout_s: float) -> genai.Client:
+    """A google-genai client for one request with one user's key.
+
+    No base_url or api_version is passed, so google-genai's own GOOGLE_GEMINI_BASE_URL (and its
+    other variables) keep working; retries are ours (see RetryPolicy), so the SDK's are off.
+    """
+    options = types.HttpOptions(timeout=int(timeout_s * 1000), **_shared_transport())
+    return genai.Client(api_key=api_key, http_options=options)
+
+
+class GeminiModel:
+    """The Gemini implementation of Model: a fresh client per turn with that user's key."""
+
+    def __init__(self, api_key: str, model: str, timeout_s: float = 60.0, retry: RetryPolicy | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.model = model
+        self.timeout_s = timeout_s
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._client = make_client(api_key, timeout_s)
+
+    def stream(self, contents: list[types.Content], system_instruction: str,
+               tools: list[types.FunctionDeclaration]) -> Iterator[str | ModelReply]:
+        """Stream one model turn; retry failures that happen before any text has been shown."""
+        config = types.GenerateContentConfig(
+            system_instruction=system_instruction,
+            tools=[types.Tool(function_declarations=tools)] if tools else None,
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+        )
+        waited = 0.0
+        for attempt in range(1, self.retry.attempts + 1):
+            yielded = False
+            try:
+                for item in self._stream_once(contents, config):
+                    yielded = yielded or isinstance(item, str)
+                    yield item
+                return
+            except Exception as exc:  # classify() re-raises what is not a model/network failure
+                failure = classify(exc, model=self.model, timeout_s=self.timeout_s, attempt=attempt,
+                                   policy=self.retry)
+                delay = failure.retry_after
+                if (yielded or delay is None or attempt == self.retry.attempts
+                        or waited + delay > self.retry.max_wait_s):
+                    raise failure.error from None  # from None: the SDK's text may quote request details
+                self._sleep(delay)
+                waited += delay
+
+    def _stream_once(self, contents: list[types.Content], config: types.GenerateContentConfig
+                     ) -> Iterator[str | ModelReply]:
+        reply = ModelReply()
+        parts: list[types.Part] = []
+        for chunk in self._client.models.generate_content_stream(model=self.model, contents=contents, config=config):
+            if chunk.usage_metadata:  # cumulative: the last one counts
+                usage = chunk.usage_metadata
+                reply.tokens_in = usage.prompt_token_count or 0
+                reply.tokens_out = (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
+            if chunk.prompt_feedback and chunk.prompt_feedback.block_reason:
+                reply.block_reason = _enum_name(chunk.prompt_feedback.block_reason)
+            for candidate in (chunk.candidates or [])[:1]:
+                if candidate.finish_reason:
+                    reply.finish_reason = _enum_name(candidate.finish_reason)
+                for part in (candidate.content.parts if candidate.content else None) or []:
+                    parts.append(part)  # kept whole: thought signatures must go back unchanged
+                    if part.text and not part.thought:
+                        reply.text += part.text
+                        yield part.text
+                    if part.function_call:
+                        reply.calls.append(_tool_call(part.function_call, len(reply.calls)))
+        if parts:
+            reply.content = types.Content(role="model", parts=parts)
+        yield reply
+
+
+def check_key(api_key: str, timeout_s: float = 20.0) -> None:
+    """One cheap authenticated call (list one model); ModelError when the key does not work."""
+    if not api_key or not api_key.strip():
+        raise ModelError("Enter a Gemini API key first.", "invalid_key")
+    client = make_client(api_key, timeout_s)
+    try:
+        client.models.list(config={"page_size": 1})
+    except Exception as exc:
+        failure = classify(exc, model="", timeout_s=timeout_s, attempt=1, policy=RetryPolicy())
+        raise failure.error from None
+
+
+def _tool_call(call: types.FunctionCall, index: int) -> ToolCall:
+    return ToolCall(call_id=call.id or f"call_{index + 1}", name=call.name or "", args=dict(call.args or {}),
+                    sent_id=bool(call.id))
+
+
+def _enum_name(value: Any) -> str:
+    return getattr(value, "name", None) or str(value)
