@@ -1,0 +1,178 @@
+"""The SAM template: cfn-lint clean (pinned, offline), and it gives the code every setting AWS mode reads."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import cfnlint.version
+import pytest
+from cfnlint.api import lint_file
+from cfnlint.config import ManualArgs
+from cfnlint.decode import decode
+
+from delta3_core.bootstrap import NONCURRENT_VERSION_DAYS
+from delta3_core.config import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "infrastructure" / "template.yaml"
+# Settings nothing reads in AWS mode, and why; every other Settings field must reach the webhook function.
+NOT_READ_IN_AWS_MODE = {
+    "DELTA3_UNSAFE_NO_SANDBOX": "opts out of the local bubblewrap sandbox; the Lambda executor ignores it",
+    "DELTA3_OLD_SECRET_KEYS": "old secrets of the local AES-GCM key cipher; AWS mode encrypts keys with KMS",
+    "TWILIO_API_BASE_URL": "points the Twilio client at a local fake in tests",
+}
+SECRET_ENV = {f.metadata["env"] for f in fields(Settings) if f.metadata.get("secret")}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    parsed, matches = decode(str(TEMPLATE))
+    assert not matches, matches
+    return parsed
+
+
+def resources(template, kind):
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def lint(path: Path) -> list[str]:
+    matches = lint_file(path, config=ManualArgs(regions=["us-east-1", "eu-west-1"], include_checks=["I"]))
+    return [f"{m.rule.id} line {m.linenumber}: {m.message}" for m in matches]
+
+
+def test_cfn_lint_is_the_pinned_version():
+    pin = re.search(r"^cfn-lint==(\S+)", (ROOT / "requirements-dev.txt").read_text(), re.M).group(1)
+    assert cfnlint.version.__version__ == pin
+
+
+def test_template_passes_cfn_lint_including_informational_checks():
+    assert lint(TEMPLATE) == []
+
+
+def test_cfn_lint_checks_the_executor_after_the_sam_transform(tmp_path):
+    broken = tmp_path / "template.yaml"
+    broken.write_text(TEMPLATE.read_text().replace("TenantIsolationMode: PER_TENANT", "TenantIsolationMode: SHARED"))
+    assert any("SHARED" in problem for problem in lint(broken))
+
+
+def _resolve(value, template):
+    """Render an intrinsic to a sample string, as CloudFormation would with default parameters."""
+    if isinstance(value, dict):
+        (fn, arg), = value.items()
+        if fn == "Ref":
+            parameter = template["Parameters"].get(arg)
+            return str(parameter.get("Default", f"sample-{arg}")) if parameter else f"{arg}-physical-id"
+        if fn == "Fn::GetAtt":
+            return f"arn:aws:service:eu-west-1:123456789012:{arg[0]}"
+        if fn == "Fn::Sub":
+            return re.sub(r"\$\{([^}]+)\}", lambda m: f"{m.group(1)}-value", arg)
+        if fn == "Fn::If":
+            return _resolve(arg[2], template)  # the no-custom-domain branch
+        raise AssertionError(f"unexpected intrinsic {fn}")
+    return str(value)
+
+
+def webhook_environment(template) -> dict[str, str]:
+    variables = template["Resources"]["WebhookFunction"]["Properties"]["Environment"]["Variables"]
+    return {name: _resolve(value, template) for name, value in variables.items()}
+
+
+def test_webhook_function_gets_every_setting_aws_mode_reads(template):
+    read_in_aws_mode = {f.metadata["env"] for f in fields(Settings)} - set(NOT_READ_IN_AWS_MODE)
+    missing = read_in_aws_mode - set(webhook_environment(template))
+    assert not missing, f"add to WebhookFunction Environment: {sorted(missing)}"
+
+
+def test_webhook_environment_loads_as_aws_mode_settings(template):
+    environment = webhook_environment(template)
+    environment.update(DELTA3_SECRET_KEY="s" * 40, TWILIO_AUTH_TOKEN="t" * 32)  # NoEcho parameters
+    settings = load_settings(environ=environment)
+    assert (settings.backend, settings.executor) == ("aws", "lambda")
+    assert settings.bucket == "WorkspaceBucket-physical-id"
+    assert settings.executor_function == "ExecutorFunction-physical-id"
+    assert settings.public_url.startswith("https://HttpApi-value.execute-api.")
+
+
+def test_secrets_are_noecho_parameters(template):
+    variables = template["Resources"]["WebhookFunction"]["Properties"]["Environment"]["Variables"]
+    for name in SECRET_ENV & set(variables):
+        parameter = variables[name]["Ref"]
+        assert template["Parameters"][parameter]["NoEcho"] is True, name
+
+
+def test_executor_is_per_tenant_and_holds_nothing(template):
+    executor = template["Resources"]["ExecutorFunction"]["Properties"]
+    assert executor["TenancyConfig"] == {"TenantIsolationMode": "PER_TENANT"}
+    assert executor["Runtime"] == "python3.12"
+    assert executor["Handler"] == "executor_lambda/handler.handler"
+    assert executor["MemorySize"] == {"Ref": "ExecutorMemorySize"}
+    assert executor["Timeout"] == {"Ref": "ExecutorTimeout"}
+    assert executor["EphemeralStorage"] == {"Size": {"Ref": "ExecutorEphemeralStorage"}}
+    variables = executor.get("Environment", {}).get("Variables", {})
+    setting_names = {f.metadata["env"] for f in fields(Settings)}
+    assert not setting_names & set(variables), "code run by the executor can read its environment"
+
+    role = template["Resources"][executor["Role"]["Fn::GetAtt"][0]]["Properties"]
+    assert "ManagedPolicyArns" not in role
+    actions = {a for p in role["Policies"] for s in p["PolicyDocument"]["Statement"] for a in _list(s["Action"])}
+    assert actions == {"logs:CreateLogStream", "logs:PutLogEvents"}
+
+
+def _list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def _iam_statements(template):
+    for name, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        documents = [properties.get("PolicyDocument")] + [p["PolicyDocument"] for p in properties.get("Policies", [])]
+        for document in filter(None, documents):
+            for statement in document["Statement"]:
+                yield name, statement
+
+
+def test_no_identity_policy_allows_wildcard_actions_or_resources(template):
+    for name, statement in _iam_statements(template):
+        if statement["Effect"] != "Allow":
+            continue
+        assert all("*" not in a.split(":")[1] for a in _list(statement["Action"])), name
+        assert "*" not in _list(statement["Resource"]), name
+
+
+def test_app_policy_scopes_each_service(template):
+    statements = {s["Sid"]: s for s in template["Resources"]["AppPolicy"]["Properties"]["PolicyDocument"]["Statement"]}
+    assert statements["WorkspaceObjects"]["Resource"] == {"Fn::Sub": "${WorkspaceBucket.Arn}/users/*"}
+    assert set(statements["GeminiKeysBoundToAUser"]["Action"]) == {"kms:Encrypt", "kms:Decrypt"}
+    assert statements["GeminiKeysBoundToAUser"]["Condition"] == {"Null": {"kms:EncryptionContext:user_id": "false"}}
+    assert statements["RunCode"]["Resource"] == {"Fn::GetAtt": ["ExecutorFunction", "Arn"]}
+    webhook_role = template["Resources"]["WebhookRole"]["Properties"]
+    assert webhook_role["ManagedPolicyArns"] == [{"Ref": "AppPolicy"}]
+
+
+def test_data_resources_match_what_bootstrap_creates(template):
+    bucket = template["Resources"]["WorkspaceBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    rule = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert template["Parameters"]["NoncurrentVersionDays"]["Default"] == NONCURRENT_VERSION_DAYS
+
+    table = template["Resources"]["Table"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert {k["AttributeName"]: k["KeyType"] for k in table["KeySchema"]} == {"pk": "HASH", "sk": "RANGE"}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert template["Resources"]["GeminiKeysKey"]["Properties"]["EnableKeyRotation"] is True
+
+
+def test_api_routes_every_public_endpoint_of_the_webhook(template):
+    routes = {r["Properties"]["RouteKey"] for r in resources(template, "AWS::ApiGatewayV2::Route").values()}
+    assert routes == {"POST /twilio/webhook", "GET /healthz", "GET /media/{token}"}
+
+
+def test_outputs_give_the_app_its_settings(template):
+    assert {"TwilioWebhookUrl", "BucketName", "TableName", "KmsKeyId", "ExecutorFunctionName", "AppPolicyArn",
+            "Region"} <= set(template["Outputs"])
+    assert template["Outputs"]["TwilioWebhookUrl"]["Value"]["Fn::If"][2]["Fn::Sub"].endswith("/twilio/webhook")
