@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets as _secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError
 
@@ -44,6 +46,8 @@ def _float(name: str, raw: str) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, not {raw!r}.") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, not {raw!r}.")
     if value <= 0:
         raise ConfigError(f"{name} must be positive, not {raw!r}.")
     return value
@@ -187,14 +191,29 @@ def _with_secret_key(settings: Settings) -> Settings:
     path = settings.data_dir / SECRET_FILE_NAME
     if not path.exists():
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:  # O_EXCL: two processes starting at once agree on one secret
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as out:
-                out.write(_secrets.token_urlsafe(48))
+        _create_secret_file(path)
     value = path.read_text().strip()
     if not value:
         raise ConfigError(f"{path} is empty; delete it to generate a new DELTA3_SECRET_KEY.")
     return replace(settings, secret_key=check_secret_key(value))
+
+
+def _create_secret_file(path: Path) -> None:
+    """Write a new random secret to `path` unless it exists; never let anyone read a half-written file."""
+    tmp = path.with_name(f".{path.name}.{_secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(_secrets.token_urlsafe(48))
+            out.flush()
+            os.fsync(out.fileno())
+        try:  # link is atomic and fails if it exists: two processes starting at once agree on one secret
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links: fall back to a plain (still whole-file) rename
+            if not path.exists():
+                os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
