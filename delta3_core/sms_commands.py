@@ -37,7 +37,7 @@ def parse_command(body: str) -> Command:
         return Command("empty")
     first = words[0].upper().rstrip(".!")
     rest = tuple(words[1:])
-    if len(words) == 1 or (first == "STOP" and rest == ("ALL",)):
+    if len(words) == 1 or (first == "STOP" and [w.upper() for w in rest] == ["ALL"]):
         if first in STOP_WORDS:
             return Command("stop", text=text)
         if first in START_WORDS:

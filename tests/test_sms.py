@@ -1,0 +1,174 @@
+"""SMS core: command parsing, log redaction, splitting and paging, the per-phone queue, media links."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from delta3_core.errors import AuthError
+from delta3_core.media_links import read_token, sign_token
+from delta3_core.sms_commands import parse_command, redact
+from delta3_core.sms_dispatch import PendingReply, PhoneQueues
+from delta3_core.sms_text import SMS_MAX_CHARS, first_page, next_page, save_pages, split_text
+
+
+@pytest.mark.parametrize("body, name, args", [
+    ("help", "help", ()),
+    ("  HeLp ", "help", ()),
+    ("REGISTER a@b.co pw12345678", "register", ("a@b.co", "pw12345678")),
+    ("link A@B.CO secret-pass", "link", ("A@B.CO", "secret-pass")),
+    ("Key AIzaXYZ", "key", ("AIzaXYZ",)),
+    ("clear", "clear", ()),
+    ("Unlink", "unlink", ()),
+    ("MORE", "more", ()),
+    ("STOP", "stop", ()),
+    ("stop all", "stop", ()),
+    ("Unsubscribe", "stop", ()),
+    ("start", "start", ()),
+    ("", "empty", ()),
+    ("   ", "empty", ()),
+    ("write a fizzbuzz", "chat", ()),
+    # Command words inside ordinary sentences stay chat messages.
+    ("help me write a parser", "chat", ()),
+    ("clear the screen in my script", "chat", ()),
+    ("key points of asyncio?", "chat", ()),
+    ("stop the loop after 10 rounds", "chat", ()),
+])
+def test_parse_command(body, name, args):
+    command = parse_command(body)
+    assert (command.name, command.args) == (name, args)
+
+
+def test_command_word_with_wrong_arguments_is_chat_with_usage_hint():
+    command = parse_command("register only@email.com")
+    assert command.name == "chat"
+    assert command.usage_for == "register"
+
+
+def test_redact_never_shows_passwords_keys_or_chat_text():
+    assert "hunter2-secret" not in redact(parse_command("LINK alice@example.com hunter2-secret"))
+    assert "alice@" not in redact(parse_command("REGISTER alice@example.com hunter2-secret"))
+    assert "AIzaSECRET" not in redact(parse_command("KEY AIzaSECRET"))
+    assert "my private plan" not in redact(parse_command("my private plan"))
+
+
+def test_short_text_is_one_message_unchanged():
+    assert split_text("hello") == ["hello"]
+    assert split_text("x" * SMS_MAX_CHARS) == ["x" * SMS_MAX_CHARS]
+
+
+def test_long_text_splits_in_order_within_limit_and_loses_nothing():
+    words = [f"w{i}" for i in range(2000)]
+    text = " ".join(words)
+    parts = split_text(text)
+    assert len(parts) > 1
+    assert all(len(p) <= SMS_MAX_CHARS for p in parts)
+    for i, part in enumerate(parts, 1):
+        assert part.endswith(f"({i}/{len(parts)})")
+    rebuilt = " ".join(p.rsplit("\n", 1)[0] for p in parts)
+    assert rebuilt.split() == words
+
+
+def test_split_prefers_paragraph_breaks():
+    text = ("a" * 900) + "\n\n" + ("b" * 900)
+    parts = split_text(text)
+    assert parts[0].startswith("a") and "b" not in parts[0]
+    assert parts[1].startswith("b")
+
+
+def test_unbroken_text_is_cut_hard():
+    parts = split_text("z" * 5000)
+    assert all(len(p) <= SMS_MAX_CHARS for p in parts)
+    assert "".join(p.rsplit("\n", 1)[0] for p in parts) == "z" * 5000
+
+
+def test_paging_sends_three_then_more_until_done():
+    parts = [f"part {i}" for i in range(1, 8)]
+    now, later = first_page(parts)
+    assert now[:2] == ["part 1", "part 2"] and now[2].startswith("part 3")
+    assert "Reply MORE" in now[2] and "(3/7)" in now[2]
+    now, later, state = next_page(save_pages(later, 7))
+    assert [n.split("\n")[0] for n in now] == ["part 4", "part 5", "part 6"] and "(6/7)" in now[2]
+    now, later, state = next_page(state)
+    assert now == ["part 7"] and later == [] and state == ""
+
+
+def test_pending_reply_ready_in_time_is_returned_not_sent_late():
+    late = []
+    pending = PendingReply(on_late=late.append)
+    pending.finish("answer")
+    assert pending.wait(0.01) == "answer"
+    assert late == []
+
+
+def test_pending_reply_too_late_goes_out_through_on_late_exactly_once():
+    late = []
+    pending = PendingReply(on_late=late.append)
+    assert pending.wait(0.01) is None
+    pending.finish("answer")
+    assert late == ["answer"]
+
+
+def test_phone_queue_runs_one_phone_in_order_one_at_a_time():
+    queues = PhoneQueues(workers=4)
+    seen, running, overlap = [], [0], []
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def job(i):
+        def run():
+            with lock:
+                running[0] += 1
+                overlap.append(running[0])
+            if i == 0:
+                release.wait(5)
+            seen.append(i)
+            with lock:
+                running[0] -= 1
+        return run
+
+    for i in range(6):
+        queues.submit("+1555", job(i))
+    release.set()
+    queues.shutdown(wait=True)
+    assert seen == list(range(6))
+    assert max(overlap) == 1
+
+
+def test_phone_queue_serves_other_phones_while_one_is_busy():
+    queues = PhoneQueues(workers=2)
+    release, other_done = threading.Event(), threading.Event()
+    queues.submit("+1111", lambda: release.wait(10))
+    queues.submit("+2222", other_done.set)
+    assert other_done.wait(5), "a busy phone blocked another phone"
+    release.set()
+    queues.shutdown()
+
+
+def test_phone_queue_keeps_going_after_a_failed_job():
+    queues = PhoneQueues(workers=1)
+    done = []
+    queues.submit("+1", lambda: 1 / 0)
+    queues.submit("+1", lambda: done.append("next"))
+    queues.shutdown()
+    assert done == ["next"]
+
+
+def test_media_token_roundtrip_and_expiry():
+    token = sign_token("s" * 40, "user1", "plots/chart.png", ttl_s=60, now=1000)
+    assert read_token("s" * 40, token, now=1030) == ("user1", "plots/chart.png")
+    with pytest.raises(AuthError, match="expired"):
+        read_token("s" * 40, token, now=1061)
+
+
+def test_media_token_cannot_be_forged_or_moved_to_another_file():
+    token = sign_token("s" * 40, "user1", "a.png", now=1000)
+    payload, mac = token.split(".")
+    other = sign_token("s" * 40, "user2", "b.png", now=1000).split(".")[0]
+    with pytest.raises(AuthError):
+        read_token("s" * 40, f"{other}.{mac}", now=1001)
+    with pytest.raises(AuthError):
+        read_token("t" * 40, token, now=1001)
+    with pytest.raises(AuthError):
+        read_token("s" * 40, "garbage", now=1001)
