@@ -1,0 +1,272 @@
+"""One contract suite, run unchanged against every backend: local, aws-moto and aws-server."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from delta3_core.errors import ConflictError, KeyDecryptError, NotFoundError
+from delta3_core.storage.base import HISTORY_KEEP, Message, SessionRecord, UserRecord
+
+
+def make_user(backend, user_id="u1", email="ada@example.com"):
+    user = UserRecord(user_id=user_id, email=email, password_hash="$2b$hash", created_at=time.time())
+    backend.records.create_user(user)
+    return user
+
+
+# -- users --------------------------------------------------------------------------------
+def test_created_user_is_found_by_id_and_email(backend):
+    make_user(backend)
+    assert backend.records.get_user("u1").email == "ada@example.com"
+    assert backend.records.find_user_by_email("ada@example.com").user_id == "u1"
+    assert backend.records.get_user("nobody") is None
+    assert backend.records.find_user_by_email("nobody@example.com") is None
+
+
+def test_duplicate_email_is_refused_and_first_account_kept(backend):
+    make_user(backend)
+    with pytest.raises(ConflictError, match="already exists"):
+        make_user(backend, user_id="u2")
+    assert backend.records.get_user("u2") is None
+    assert backend.records.find_user_by_email("ada@example.com").user_id == "u1"
+
+
+def test_update_user_sets_and_clears_fields(backend):
+    make_user(backend)
+    updated = backend.records.update_user("u1", model="gemini-x", prefs={"theme": "dark"}, gemini_key_ct="ct")
+    assert (updated.model, updated.prefs, updated.gemini_key_ct) == ("gemini-x", {"theme": "dark"}, "ct")
+    backend.records.update_user("u1", gemini_key_ct=None)
+    stored = backend.records.get_user("u1")
+    assert (stored.model, stored.prefs, stored.gemini_key_ct) == ("gemini-x", {"theme": "dark"}, None)
+    with pytest.raises(NotFoundError):
+        backend.records.update_user("ghost", model="m")
+
+
+def test_email_change_moves_the_claim(backend):
+    make_user(backend)
+    make_user(backend, user_id="u2", email="bob@example.com")
+    with pytest.raises(ConflictError):
+        backend.records.update_user("u1", email="bob@example.com")
+    backend.records.update_user("u1", email="ada2@example.com")
+    assert backend.records.find_user_by_email("ada2@example.com").user_id == "u1"
+    assert backend.records.find_user_by_email("ada@example.com") is None
+    make_user(backend, user_id="u3", email="ada@example.com")  # the old address is free again
+
+
+# -- sessions -----------------------------------------------------------------------------
+def test_sessions_round_trip_expire_and_delete(backend):
+    now = time.time()
+    backend.records.put_session(SessionRecord("h1", "u1", now, now + 3600))
+    backend.records.put_session(SessionRecord("h2", "u1", now - 10, now - 1))
+    assert backend.records.get_session("h1").user_id == "u1"
+    assert backend.records.get_session("h2") is None  # expired counts as absent
+    backend.records.delete_session("h1")
+    assert backend.records.get_session("h1") is None
+
+
+# -- phones -------------------------------------------------------------------------------
+def test_one_phone_one_account(backend):
+    make_user(backend)
+    make_user(backend, user_id="u2", email="bob@example.com")
+    backend.records.link_phone("+15550001111", "u1")
+    backend.records.link_phone("+15550001111", "u1")  # linking again is fine
+    with pytest.raises(ConflictError, match="another account"):
+        backend.records.link_phone("+15550001111", "u2")
+    assert backend.records.get_phone_user("+15550001111") == "u1"
+    assert backend.records.get_user("u1").phone == "+15550001111"
+    assert backend.records.get_user("u2").phone is None
+
+
+def test_new_phone_releases_old_and_unlink_frees_it(backend):
+    make_user(backend)
+    backend.records.link_phone("+15550001111", "u1")
+    backend.records.link_phone("+15550002222", "u1")
+    assert backend.records.get_phone_user("+15550001111") is None
+    backend.records.unlink_phone("+15550002222")
+    assert backend.records.get_phone_user("+15550002222") is None
+    assert backend.records.get_user("u1").phone is None
+    make_user(backend, user_id="u2", email="bob@example.com")
+    backend.records.link_phone("+15550002222", "u2")
+    assert backend.records.get_phone_user("+15550002222") == "u2"
+
+
+# -- history ------------------------------------------------------------------------------
+def test_history_keeps_order_and_increasing_seq(backend):
+    stored = backend.records.append_messages("u1", [Message("user", "hi", "sms"), Message("assistant", "hello")])
+    backend.records.append_messages("u1", [Message("tool", "ran", meta={"tool": "execute_python"})])
+    got = backend.records.recent_messages("u1", 20)
+    assert [(m.role, m.content) for m in got] == [("user", "hi"), ("assistant", "hello"), ("tool", "ran")]
+    assert [m.seq for m in got] == [1, 2, 3] and [m.seq for m in stored] == [1, 2]
+    assert got[0].channel == "sms" and got[2].meta == {"tool": "execute_python"} and got[0].created_at > 0
+    assert backend.records.recent_messages("u2", 20) == []
+
+
+def test_history_trims_to_keep_and_reads_newest(backend):
+    for start in range(0, 130, 10):
+        backend.records.append_messages("u1", [Message("user", f"m{i}") for i in range(start, start + 10)])
+    everything = backend.records.recent_messages("u1", 1000)
+    assert len(everything) == HISTORY_KEEP
+    assert everything[0].content == "m30" and everything[-1].content == "m129"
+    newest = backend.records.recent_messages("u1", 20)
+    assert [m.content for m in newest] == [f"m{i}" for i in range(110, 130)]
+
+
+def test_clear_history_then_seq_keeps_rising(backend):
+    backend.records.append_messages("u1", [Message("user", "a"), Message("user", "b")])
+    backend.records.clear_messages("u1")
+    assert backend.records.recent_messages("u1", 20) == []
+    again = backend.records.append_messages("u1", [Message("user", "c")])
+    assert again[0].seq == 3
+    assert [m.content for m in backend.records.recent_messages("u1", 20)] == ["c"]
+
+
+def test_two_channels_appending_at_once_lose_nothing(backend):
+    def channel(name):
+        for i in range(15):
+            backend.records.append_messages("u1", [Message("user", f"{name}-{i}", name),
+                                                   Message("assistant", f"{name}-{i}-reply", name)])
+
+    threads = [threading.Thread(target=channel, args=(name,)) for name in ("web", "sms")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    got = backend.records.recent_messages("u1", 100)
+    assert len(got) == 60
+    seqs = [m.seq for m in got]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 60
+    for name in ("web", "sms"):
+        mine = [m.content for m in got if m.channel == name]
+        assert mine == [text for i in range(15) for text in (f"{name}-{i}", f"{name}-{i}-reply")]
+
+
+# -- counters, claims, values -------------------------------------------------------------
+def test_counters_add_per_key(backend):
+    assert backend.records.incr_counter("login:ada", 3600) == 1
+    assert backend.records.incr_counter("login:ada", 3600, 4) == 5
+    assert backend.records.incr_counter("login:bob", 3600) == 1
+
+
+def test_claim_is_won_once_even_when_racing(backend):
+    wins = []
+    barrier = threading.Barrier(4)
+
+    def racer():
+        barrier.wait()
+        wins.append(backend.records.claim("sms:SM123", 600))
+
+    threads = [threading.Thread(target=racer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(wins) == [False, False, False, True]
+    assert backend.records.claim("sms:SM123", 600) is False
+    assert backend.records.claim("sms:SM456", 600) is True
+
+
+def test_expired_claim_can_be_claimed_again(backend):
+    assert backend.records.claim("k", 1) is True
+    time.sleep(1.1)
+    assert backend.records.claim("k", 60) is True
+
+
+def test_values_with_ttl(backend):
+    backend.records.put_value("state:1", "hello", 60)
+    backend.records.put_value("state:2", "brief", 1)
+    assert backend.records.get_value("state:1") == "hello"
+    backend.records.put_value("state:1", "replaced", 60)
+    assert backend.records.get_value("state:1") == "replaced"
+    time.sleep(1.1)
+    assert backend.records.get_value("state:2") is None
+    backend.records.delete_value("state:1")
+    assert backend.records.get_value("state:1") is None
+
+
+# -- files --------------------------------------------------------------------------------
+def test_write_read_list_and_usage(backend):
+    files = backend.files
+    info = files.write_bytes("u1", "src/app.py", b"print('hi')\n")
+    files.write_bytes("u1", "README.md", b"# hi")
+    assert info.size == 12
+    assert files.read_bytes("u1", "src/app.py") == b"print('hi')\n"
+    with files.open_read("u1", "README.md") as handle:
+        assert handle.read() == b"# hi"
+    listing = [(f.path, f.size, f.is_dir) for f in files.list_files("u1")]
+    assert listing == [("README.md", 4, False), ("src", 0, True), ("src/app.py", 12, False)]
+    assert files.usage_bytes("u1") == 16
+    assert files.list_files("u2") == [] and files.usage_bytes("u2") == 0
+
+
+def test_overwrite_replaces_whole_content(backend):
+    backend.files.write_bytes("u1", "a.txt", b"x" * 1000)
+    backend.files.write_bytes("u1", "a.txt", b"short")
+    assert backend.files.read_bytes("u1", "a.txt") == b"short"
+    assert [f.path for f in backend.files.list_files("u1")] == ["a.txt"]  # no temp files left behind
+
+
+def test_missing_file_is_not_found(backend):
+    with pytest.raises(NotFoundError, match="does not exist"):
+        backend.files.read_bytes("u1", "nope.txt")
+    with pytest.raises(NotFoundError):
+        backend.files.delete("u1", "nope.txt")
+    with pytest.raises(NotFoundError):
+        backend.files.rename("u1", "nope.txt", "other.txt")
+
+
+def test_make_dir_rename_and_delete_tree(backend):
+    files = backend.files
+    files.make_dir("u1", "empty/inner")
+    files.make_dir("u1", "empty/inner")  # again: fine
+    files.write_bytes("u1", "pkg/a.py", b"a")
+    files.write_bytes("u1", "pkg/sub/b.py", b"b")
+    files.rename("u1", "pkg", "lib/pkg")
+    assert files.read_bytes("u1", "lib/pkg/sub/b.py") == b"b"
+    paths = {f.path: f.is_dir for f in files.list_files("u1")}
+    assert paths == {"empty": True, "empty/inner": True, "lib": True, "lib/pkg": True, "lib/pkg/a.py": False,
+                     "lib/pkg/sub": True, "lib/pkg/sub/b.py": False}
+    files.rename("u1", "lib/pkg/a.py", "a.py")
+    with pytest.raises(ConflictError):
+        files.rename("u1", "a.py", "lib/pkg/sub/b.py")
+    files.delete("u1", "lib")
+    files.delete("u1", "empty")
+    assert [f.path for f in files.list_files("u1")] == ["a.py"]
+
+
+def test_file_in_the_way_of_a_folder_is_a_conflict(backend):
+    backend.files.write_bytes("u1", "notes.txt", b"x")
+    with pytest.raises(ConflictError):
+        backend.files.write_bytes("u1", "notes.txt/inner.txt", b"y")
+    with pytest.raises(ConflictError):
+        backend.files.make_dir("u1", "notes.txt")
+    assert backend.files.read_bytes("u1", "notes.txt") == b"x"
+
+
+def test_users_do_not_share_files(backend):
+    backend.files.write_bytes("u1", "secret.txt", b"mine")
+    with pytest.raises(NotFoundError):
+        backend.files.read_bytes("u2", "secret.txt")
+
+
+# -- key cipher ---------------------------------------------------------------------------
+def test_cipher_round_trip_hides_the_key(backend):
+    ciphertext = backend.cipher.encrypt("u1", "AIzaSyExample-key")
+    assert "AIzaSyExample" not in ciphertext
+    assert backend.cipher.decrypt("u1", ciphertext) == "AIzaSyExample-key"
+
+
+def test_ciphertext_of_another_user_does_not_decrypt(backend):
+    ciphertext = backend.cipher.encrypt("u1", "AIzaSyExample-key")
+    with pytest.raises(KeyDecryptError):
+        backend.cipher.decrypt("u2", ciphertext)
+
+
+@pytest.mark.parametrize("damage", [lambda c: c[:-4] + ("AAAA" if not c.endswith("AAAA") else "BBBB"),
+                                    lambda c: c[: len(c) // 2], lambda c: "garbage", lambda c: ""])
+def test_corrupted_ciphertext_fails_clearly(backend, damage):
+    ciphertext = backend.cipher.encrypt("u1", "AIzaSyExample-key")
+    with pytest.raises(KeyDecryptError, match="enter it again"):
+        backend.cipher.decrypt("u1", damage(ciphertext))
