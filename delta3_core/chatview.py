@@ -1,0 +1,193 @@
+"""Chat rendering for the web page: history bubbles, a live streamed answer, tool calls as they run."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import streamlit as st
+
+from .errors import Delta3Error
+from .storage.base import Message
+from .workspace import Workspace, validate_path
+
+UPLOAD_DIR = "uploads"
+IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
+_CURSOR = " ▌"
+
+
+# ---------------------------------------------------------------- pure helpers
+
+def format_usage(usage: dict[str, Any] | None) -> str:
+    """'1,234 tokens in · 56 out' from an answer's usage, or '' when unknown."""
+    if not usage:
+        return ""
+    tokens_in = usage.get("tokens_in", usage.get("prompt_tokens", usage.get("input_tokens")))
+    tokens_out = usage.get("tokens_out", usage.get("output_tokens", usage.get("candidates_tokens")))
+    if tokens_in is None and tokens_out is None:
+        return ""
+    return f"{int(tokens_in or 0):,} tokens in · {int(tokens_out or 0):,} out"
+
+
+def group_turns(messages: Iterable[Message]) -> list[tuple[str, list[Message]]]:
+    """Group history into bubbles: each user message alone, tool calls and answers together."""
+    groups: list[tuple[str, list[Message]]] = []
+    for message in messages:
+        speaker = "user" if message.role == "user" else "assistant"
+        if speaker == "assistant" and groups and groups[-1][0] == "assistant":
+            groups[-1][1].append(message)
+        else:
+            groups.append((speaker, [message]))
+    return groups
+
+
+def tool_source(name: str, args: dict[str, Any] | None) -> tuple[str, str]:
+    """What a tool call runs or touches, and its code language, for display."""
+    args = args or {}
+    if "code" in args:
+        return str(args["code"]), "python"
+    if "command" in args:
+        return str(args["command"]), "bash"
+    if "content" in args:
+        return f"# {args.get('path', '')}\n{args['content']}", _language_for(str(args.get("path", "")))
+    return ", ".join(f"{k}={v}" for k, v in args.items()) or name, "text"
+
+
+def _language_for(path: str) -> str:
+    ext = posixpath.splitext(path)[1].lower()
+    return {".py": "python", ".sh": "bash", ".js": "javascript", ".json": "json", ".md": "markdown",
+            ".html": "html", ".css": "css", ".sql": "sql", ".yaml": "yaml", ".yml": "yaml"}.get(ext, "text")
+
+
+def tool_label(name: str, args: dict[str, Any] | None, state: str) -> str:
+    """A status title such as 'Running execute_python…' or 'write_file calculator.py: done'."""
+    path = (args or {}).get("path")
+    what = f"{name} {path}" if path else name
+    return {"running": f"Running {what}…", "ok": f"{what}", "failed": f"{what}: failed"}[state]
+
+
+def attachment_path(ws: Workspace, name: str) -> str:
+    """A free workspace path under uploads/ for an attached file (never overwrites)."""
+    base = posixpath.basename(name.replace("\\", "/")) or "attachment"
+    stem, ext = posixpath.splitext(base)
+    candidate, n = validate_path(f"{UPLOAD_DIR}/{base}"), 1
+    while ws.exists(candidate):
+        n += 1
+        candidate = validate_path(f"{UPLOAD_DIR}/{stem} ({n}){ext}")
+    return candidate
+
+
+def save_attachments(ws: Workspace, files: Iterable[Any]) -> list[str]:
+    """Save uploaded files into the workspace; return their paths (to mention to the model)."""
+    paths = []
+    for upload in files:
+        path = attachment_path(ws, upload.name)
+        ws.write_bytes(path, upload.getvalue())
+        paths.append(path)
+    return paths
+
+
+# ---------------------------------------------------------------- rendering
+
+def show_images(ws: Workspace, paths: Iterable[str]) -> None:
+    """Show images from the workspace inline (missing ones are skipped quietly)."""
+    for path in paths:
+        if not path.lower().endswith(IMAGE_TYPES):
+            continue
+        try:
+            data = ws.read_bytes(path)
+        except Delta3Error:
+            continue
+        st.image(data.decode("utf-8", "replace") if path.lower().endswith(".svg") else data, caption=path)
+
+
+def _show_tool(message: Message) -> None:
+    meta = message.meta or {}
+    name = meta.get("name") or meta.get("tool") or "tool"
+    args = meta.get("args") or {}
+    ok = meta.get("ok", True)
+    with st.status(tool_label(name, args, "ok" if ok else "failed"), state="complete" if ok else "error",
+                   expanded=False):
+        source, language = tool_source(name, args)
+        st.code(source, language=language)
+        if message.content:
+            st.code(message.content, language="text")
+
+
+def render_history(ws: Workspace, messages: Iterable[Message]) -> None:
+    """Draw the conversation as chat bubbles."""
+    for speaker, group in group_turns(messages):
+        with st.chat_message(speaker):
+            for message in group:
+                if message.role == "tool":
+                    _show_tool(message)
+                    continue
+                st.markdown(message.content)
+                meta = message.meta or {}
+                if meta.get("attachments"):
+                    st.caption("Attached: " + ", ".join(meta["attachments"]))
+                show_images(ws, meta.get("images") or ())
+                if meta.get("error"):
+                    st.error(meta["error"])
+                if usage := format_usage(meta.get("usage")):
+                    st.caption(usage)
+
+
+class _LiveText:
+    """A text block that grows as deltas arrive; a new one starts after each tool call."""
+
+    def __init__(self) -> None:
+        self.box = None
+        self.text = ""
+
+    def add(self, delta: str) -> None:
+        if self.box is None:
+            self.box = st.empty()
+        self.text += delta
+        self.box.markdown(self.text + _CURSOR)
+
+    def close(self) -> str:
+        if self.box is not None:
+            self.box.markdown(self.text)
+        text, self.box, self.text = self.text, None, ""
+        return text
+
+
+def stream_answer(ws: Workspace, events: Iterator[Any]) -> None:
+    """Draw an answer live: text as it streams, each tool call in a status box, then images and usage."""
+    from .agent.events import ErrorEvent, Final, TextDelta, ToolFinished, ToolStarted
+
+    live, running, shown_text = _LiveText(), {}, ""
+    with st.chat_message("assistant"):
+        try:
+            for event in events:
+                if isinstance(event, TextDelta):
+                    live.add(event.text)
+                elif isinstance(event, ToolStarted):
+                    shown_text += live.close()
+                    status = st.status(tool_label(event.name, event.args, "running"), expanded=True)
+                    source, language = tool_source(event.name, event.args)
+                    status.code(source, language=language)
+                    running[event.call_id] = (status, event.args)
+                elif isinstance(event, ToolFinished):
+                    status, args = running.pop(event.call_id, (None, {}))
+                    status = status or st.status(event.name)
+                    status.code(event.result or "(no output)", language="text")
+                    status.update(label=tool_label(event.name, args, "ok" if event.ok else "failed"),
+                                  state="complete" if event.ok else "error", expanded=False)
+                    with status:
+                        show_images(ws, event.images)
+                elif isinstance(event, Final):
+                    shown_text += live.close()
+                    if event.text and not shown_text.strip():
+                        st.markdown(event.text)
+                    show_images(ws, event.images)
+                    if usage := format_usage(event.usage):
+                        st.caption(usage)
+                elif isinstance(event, ErrorEvent):
+                    live.close()
+                    st.error(event.message)
+        except Delta3Error as error:
+            live.close()
+            st.error(str(error))

@@ -1,0 +1,85 @@
+"""Phone linking from the web: a 6-digit code sent by SMS proves the number belongs to the user."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+
+from . import accounts
+from .errors import ConflictError, Delta3Error, ThrottledError, ValidationError
+
+log = logging.getLogger("delta3.web")
+
+CODE_TTL_S = 10 * 60
+MAX_TRIES = 5  # wrong codes per pending code; then a new one must be sent
+MAX_SENDS_PER_HOUR = 5  # each send costs money and reaches a stranger if the number is mistyped
+
+
+def _pending_key(user_id: str) -> str:
+    return f"phone-verify:{user_id}"
+
+
+def _code_hash(secret: str, user_id: str, phone: str, code: str) -> str:
+    # Keyed and bound to user and phone: a stored hash is useless to someone who reads the store.
+    return hmac.new(secret.encode(), f"{user_id}|{phone}|{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def send_code(services, user_id: str, phone: str) -> str:
+    """Text a code to `phone` (E.164 after normalising) and remember it for 10 minutes; return the number."""
+    settings, records = services.settings, services.backend.records
+    phone = accounts.normalize_phone(phone)
+    owner = accounts.user_for_phone(services.backend, phone)
+    if owner is not None and owner.user_id != user_id:
+        raise ConflictError("That phone number is linked to another account.")
+    if records.incr_counter(f"phone-verify-sends:{user_id}", 3600) > MAX_SENDS_PER_HOUR:
+        raise ThrottledError("Too many codes sent; try again in an hour.", retry_after=3600)
+    code = f"{secrets.randbelow(10**6):06d}"
+    record = {"phone": phone, "hash": _code_hash(settings.secret_key, user_id, phone, code), "tries": 0}
+    records.put_value(_pending_key(user_id), json.dumps(record), CODE_TTL_S)
+    _send_sms(settings, phone, f"Your DELTA3 code is {code}. It expires in 10 minutes.")
+    return phone
+
+
+def _send_sms(settings, phone: str, body: str) -> None:
+    from twilio.base.exceptions import TwilioException
+
+    from .twilio_send import make_client
+
+    try:
+        make_client(settings).messages.create(to=phone, from_=settings.twilio_phone_number, body=body)
+    except (TwilioException, OSError) as error:
+        log.warning("verification SMS not sent: %s", type(error).__name__)
+        raise Delta3Error("The code could not be sent to that number; check it and try again.") from None
+
+
+def pending_phone(services, user_id: str) -> str | None:
+    """The number a code was sent to and is still waiting for, if any."""
+    raw = services.backend.records.get_value(_pending_key(user_id))
+    return json.loads(raw)["phone"] if raw else None
+
+
+def confirm_code(services, user_id: str, code: str) -> str:
+    """Check the code and link the phone; return it. ValidationError for a wrong or expired code."""
+    records = services.backend.records
+    raw = records.get_value(_pending_key(user_id))
+    if not raw:
+        raise ValidationError("No code is waiting (it may have expired); send a new one.")
+    record = json.loads(raw)
+    expected = _code_hash(services.settings.secret_key, user_id, record["phone"], (code or "").strip())
+    if not hmac.compare_digest(expected, record["hash"]):
+        record["tries"] += 1
+        if record["tries"] >= MAX_TRIES:
+            records.delete_value(_pending_key(user_id))
+            raise ValidationError("Too many wrong codes; send a new one.")
+        records.put_value(_pending_key(user_id), json.dumps(record), CODE_TTL_S)
+        raise ValidationError("That code is not right; check the SMS and try again.")
+    records.delete_value(_pending_key(user_id))
+    return accounts.link_phone(services.backend, user_id, record["phone"])
+
+
+def cancel(services, user_id: str) -> None:
+    """Forget a pending code."""
+    services.backend.records.delete_value(_pending_key(user_id))

@@ -1,0 +1,233 @@
+"""Web login glue: delta3_core accounts behind Streamlit forms, with a revocable 7-day session cookie.
+
+streamlit-authenticator 0.4.2 keeps users in a YAML/dict credential store and puts only the username
+in a stateless JWT cookie, so a copied cookie keeps working after logout until it expires. Here the
+cookie carries our server-side session token (signed with a key derived from DELTA3_SECRET_KEY), and
+every page load resolves it against the session store, so logout, "log out everywhere" and a password
+change end it for good.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+
+import jwt
+import streamlit as st
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from . import accounts
+from .config import Settings, check_secret_key, load_settings
+from .errors import Delta3Error, ValidationError
+from .storage.base import UserRecord
+
+COOKIE_NAME = "delta3_session"
+COOKIE_MAX_AGE_S = accounts.SESSION_TTL_S  # 7 days, the same as the server-side session
+_TOKEN = "_delta3_token"
+_USER = "_delta3_user"
+_COOKIE_OPS = "_delta3_cookie_ops"
+_SIGNED_OUT = "_delta3_signed_out"
+FLASH = "_delta3_flash"
+
+
+# ---------------------------------------------------------------- cookie value (pure, testable)
+
+def cookie_key(settings: Settings) -> bytes:
+    """The cookie signing key: derived from the validated master secret, never a default."""
+    secret = check_secret_key(settings.secret_key or "")
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"delta3 web session cookie v1")
+    return hkdf.derive(secret.encode())
+
+
+def encode_cookie(settings: Settings, token: str, now: float | None = None) -> str:
+    """Sign a session token into the cookie value, expiring with the session."""
+    now = time.time() if now is None else now
+    return jwt.encode({"sid": token, "exp": int(now + COOKIE_MAX_AGE_S)}, cookie_key(settings), algorithm="HS256")
+
+
+def decode_cookie(settings: Settings, value: str | None) -> str | None:
+    """The session token inside a cookie value, or None if it is missing, forged or expired."""
+    if not value:
+        return None
+    try:
+        claims = jwt.decode(value, cookie_key(settings), algorithms=["HS256"], options={"require": ["exp"]})
+    except jwt.PyJWTError:
+        return None
+    token = claims.get("sid")
+    return token if isinstance(token, str) and token else None
+
+
+# ---------------------------------------------------------------- services (shared, not per user)
+
+@st.cache_resource(show_spinner=False)
+def _shared_services(fingerprint: str, _settings: Settings):
+    from .services import build_services
+
+    return build_services(_settings)
+
+
+def services():
+    """The process-wide Services (store connection, executor); stops the page with a clear error."""
+    try:
+        settings = load_settings(secrets=st.secrets)
+        # Keyed on the settings so a changed environment (tests, a new secrets file) builds fresh ones.
+        fingerprint = hashlib.sha256(repr(sorted(vars(settings).items())).encode()).hexdigest()
+        return _shared_services(fingerprint, settings)
+    except Delta3Error as error:
+        st.error(str(error))
+        st.stop()
+
+
+# ---------------------------------------------------------------- who is logged in
+
+def current_user(svc) -> UserRecord | None:
+    """Resolve this browser session's user from session state or the cookie, checked server-side."""
+    token = st.session_state.get(_TOKEN)
+    from_cookie = False
+    if token is None and not st.session_state.get(_SIGNED_OUT):
+        token = decode_cookie(svc.settings, _read_cookie())
+        from_cookie = token is not None
+    user = accounts.resolve_session(svc.backend, token) if token else None
+    if user is None:
+        if token is not None:  # expired or revoked elsewhere: forget it here too
+            _forget()
+            _queue_cookie(None)
+            if not from_cookie:
+                st.session_state[FLASH] = ("info", "Your session has ended; please log in again.")
+        return None
+    st.session_state[_TOKEN] = token
+    st.session_state[_USER] = user
+    return user
+
+
+def _read_cookie() -> str | None:
+    # Read from the request that opened this browser session (st.context), never from a shared cache.
+    return st.context.cookies.get(COOKIE_NAME)
+
+
+def require_user() -> UserRecord:
+    """The logged-in user for a page; the router only registers pages for logged-in users."""
+    user = st.session_state.get(_USER)
+    if user is None:
+        st.stop()
+    return user
+
+
+def refresh_user(svc) -> UserRecord:
+    """Reload the logged-in user after a change (key, model, phone)."""
+    user = svc.backend.records.get_user(require_user().user_id)
+    st.session_state[_USER] = user
+    return user
+
+
+def _client_source() -> str | None:
+    try:
+        address = st.context.ip_address
+    except Exception:  # no client (tests): per-email throttling still applies
+        return None
+    return address if isinstance(address, str) and address else None
+
+
+def _start_session(svc, user_id: str, token: str | None = None) -> None:
+    token = token or accounts.create_session(svc.backend, user_id)
+    st.session_state[_TOKEN] = token
+    st.session_state.pop(_SIGNED_OUT, None)
+    _queue_cookie(encode_cookie(svc.settings, token))
+
+
+def _forget() -> None:
+    for key in (_TOKEN, _USER):
+        st.session_state.pop(key, None)
+    st.session_state[_SIGNED_OUT] = True
+
+
+def _flash_error(error: Delta3Error) -> None:
+    st.session_state[FLASH] = ("error", str(error))
+
+
+# ---------------------------------------------------------------- form callbacks (run before the rerun)
+
+def sign_in(svc) -> None:
+    """Login form callback: check the credentials and start a session."""
+    email = st.session_state.get("login_email", "")
+    password = st.session_state.pop("login_password", "")
+    try:
+        user = accounts.authenticate(svc.backend, email, password, source=_client_source())
+    except Delta3Error as error:
+        _flash_error(error)
+        return
+    _start_session(svc, user.user_id)
+
+
+def sign_up(svc) -> None:
+    """Registration form callback: create the account and log it in."""
+    email = st.session_state.get("register_email", "")
+    password = st.session_state.pop("register_password", "")
+    repeat = st.session_state.pop("register_repeat", "")
+    try:
+        if password != repeat:
+            raise ValidationError("The two passwords do not match.")
+        user = accounts.register(svc.backend, email, password)
+    except Delta3Error as error:
+        _flash_error(error)
+        return
+    st.session_state[FLASH] = ("success", "Welcome to DELTA3! Add your Gemini API key in Settings to start.")
+    _start_session(svc, user.user_id)
+
+
+def sign_out(svc) -> None:
+    """End this session on the server and drop the cookie."""
+    accounts.logout(svc.backend, st.session_state.get(_TOKEN))
+    _forget()
+    _queue_cookie(None)
+    st.session_state[FLASH] = ("success", "You are logged out.")
+
+
+def sign_out_everywhere(svc) -> None:
+    """Revoke every session of the user, on every device."""
+    accounts.logout_everywhere(svc.backend, require_user().user_id)
+    _forget()
+    _queue_cookie(None)
+    st.session_state[FLASH] = ("success", "You are logged out on every device.")
+
+
+def change_password(svc, old: str, new: str) -> None:
+    """Change the password; other sessions end, this one continues with a fresh token."""
+    token = accounts.change_password(svc.backend, require_user().user_id, old, new)
+    _start_session(svc, require_user().user_id, token)
+
+
+def sign_out_page() -> None:
+    """The 'Log out' navigation entry."""
+    sign_out(services())
+    st.rerun()
+
+
+# ---------------------------------------------------------------- cookie writes in the browser
+
+def _queue_cookie(value: str | None) -> None:
+    st.session_state.setdefault(_COOKIE_OPS, []).append(value)
+
+
+def render_cookie_ops() -> None:
+    """Write queued cookie changes in the browser (Streamlit cannot set response headers)."""
+    ops = st.session_state.pop(_COOKIE_OPS, [])
+    if not ops:
+        return
+    value = ops[-1]
+    max_age = COOKIE_MAX_AGE_S if value else 0
+    cookie = f"{COOKIE_NAME}={value or ''}; Max-Age={max_age}; Path=/; SameSite=Strict"
+    # The nonce makes each write a new element, so the browser runs it even if the text repeats.
+    st.html(f"<script>/* {secrets.token_hex(4)} */ document.cookie = {json.dumps(cookie)} + "
+            f"(location.protocol === 'https:' ? '; Secure' : '');</script>", unsafe_allow_javascript=True)
+
+
+def show_flash() -> None:
+    """Show (once) the message left by the last form callback."""
+    flash = st.session_state.pop(FLASH, None)
+    if flash:
+        kind, text = flash
+        {"error": st.error, "success": st.success}.get(kind, st.info)(text)

@@ -1,0 +1,182 @@
+"""Files page helpers: listing rows, file kinds, editor language, and actions that report one sentence."""
+
+from __future__ import annotations
+
+import io
+import posixpath
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import streamlit as st
+
+from .errors import Delta3Error, ValidationError
+from .storage.base import FileInfo
+from .webauth import FLASH
+from .workspace import Workspace, validate_path
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg"}
+TABLE_EXTS = {".csv", ".tsv"}
+EDIT_LIMIT = 1024 * 1024  # bigger text files are downloadable, not edited in the browser
+# Ace editor modes by extension; anything else opens as plain text.
+ACE_MODES = {
+    ".py": "python", ".sh": "sh", ".bash": "sh", ".js": "javascript", ".mjs": "javascript", ".ts": "typescript",
+    ".tsx": "tsx", ".jsx": "jsx", ".json": "json", ".md": "markdown", ".html": "html", ".htm": "html",
+    ".css": "css", ".scss": "scss", ".sql": "sql", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml",
+    ".ini": "ini", ".cfg": "ini", ".xml": "xml", ".c": "c_cpp", ".h": "c_cpp", ".cpp": "c_cpp",
+    ".java": "java", ".go": "golang", ".rs": "rust", ".rb": "ruby", ".r": "r", ".csv": "text",
+    ".txt": "text", ".dockerfile": "dockerfile", ".tex": "latex", ".lua": "lua", ".php": "php",
+}
+
+
+def human_size(size: float) -> str:
+    """A size for people: 512 B, 3.4 KB, 12.0 MB, 1.2 GB."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return ""  # unreachable
+
+
+def listing_rows(files: list[FileInfo]) -> list[dict[str, Any]]:
+    """Rows for the workspace table: folders and files as an indented tree, with size and date."""
+    rows = []
+    for info in files:
+        depth = info.path.count("/")
+        name = posixpath.basename(info.path)
+        icon = "📁" if info.is_dir else "📄"
+        rows.append({"Name": "\u2003" * depth + f"{icon} {name}", "Path": info.path,
+                     "Size": "" if info.is_dir else human_size(info.size),
+                     "Modified": datetime.fromtimestamp(info.mtime, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")})
+    return rows
+
+
+def file_kind(path: str) -> str:
+    """How the page shows a file: 'image', 'table' or 'text' (binary is decided on reading)."""
+    ext = posixpath.splitext(path)[1].lower()
+    if ext in IMAGE_EXTS:
+        return "image"
+    if ext in TABLE_EXTS:
+        return "table"
+    return "text"
+
+
+def editor_language(path: str) -> str:
+    """The Ace editor mode for a file name."""
+    name = posixpath.basename(path).lower()
+    if name == "dockerfile":
+        return "dockerfile"
+    if name == "makefile":
+        return "makefile"
+    return ACE_MODES.get(posixpath.splitext(name)[1], "text")
+
+
+def read_table(data: bytes, path: str):
+    """Parse CSV/TSV bytes into a DataFrame; ValidationError with a plain sentence if it is not one."""
+    import pandas as pd
+
+    try:
+        return pd.read_csv(io.BytesIO(data), sep="\t" if path.lower().endswith(".tsv") else ",")
+    except Exception:  # pandas raises many kinds; the user only needs to know it is not a table
+        raise ValidationError(f"{path} could not be read as a table.") from None
+
+
+def join(folder: str, name: str) -> str:
+    """A workspace path for `name` inside `folder` ('' or '.' is the root), validated."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError("Enter a name.")
+    folder = "" if folder in ("", ".") else folder
+    return validate_path(f"{folder}/{name}" if folder else name)
+
+
+def act(action: Callable[[], Any], done: str) -> bool:
+    """Run a file action from a callback; leave `done` or the error's sentence for the next run."""
+    try:
+        action()
+    except Delta3Error as error:
+        st.session_state[FLASH] = ("error", str(error))
+        return False
+    st.session_state[FLASH] = ("success", done)
+    return True
+
+
+def new_file(ws: Workspace, folder: str, name: str) -> str:
+    """Create an empty file; ValidationError if something already has that name."""
+    path = join(folder, name)
+    if ws.exists(path):
+        raise ValidationError(f"{path} already exists.")
+    ws.write_text(path, "")
+    return path
+
+
+def rename(ws: Workspace, src: str, new_name: str) -> str:
+    """Rename within the same folder, or move when the new name contains '/'."""
+    new_name = (new_name or "").strip()
+    dst = validate_path(new_name) if "/" in new_name else join(posixpath.dirname(src), new_name)
+    if dst == src:
+        raise ValidationError("Enter a different name.")
+    ws.rename(src, dst)
+    return dst
+
+
+def upload(ws: Workspace, folder: str, files: list[Any]) -> list[str]:
+    """Save uploaded files into `folder`, replacing files of the same name."""
+    saved = []
+    for item in files:
+        path = join(folder, posixpath.basename(item.name.replace("\\", "/")))
+        ws.write_bytes(path, item.getvalue())
+        saved.append(path)
+    return saved
+
+
+# ---------------------------------------------------------------- page callbacks and the file viewer
+
+def create(ws: Workspace, what: str) -> None:
+    """'New' callback: make a file (and open it) or a folder from the form's fields."""
+    folder, name = st.session_state.get("new_in", "."), st.session_state.get("new_name", "")
+    if what == "file":
+        act(lambda: st.session_state.update(open_path=new_file(ws, folder, name)), f"Created {name.strip()}.")
+    else:
+        act(lambda: ws.make_dir(join(folder, name)), f"Created folder {name.strip()}.")
+
+
+def rename_open(ws: Workspace, path: str) -> None:
+    """'Rename' callback for the open file."""
+    new_name = st.session_state.get("rename_to", "")
+    act(lambda: st.session_state.update(open_path=rename(ws, path, new_name)), f"Renamed {path} to {new_name}.")
+
+
+def delete(ws: Workspace, path: str) -> None:
+    """'Delete' callback, after the confirmation popover."""
+    if act(lambda: ws.delete(path), f"Deleted {path}."):
+        st.session_state.pop("open_path", None)
+
+
+SAVE_BUTTON = {"name": "Save", "feather": "Save", "hasText": True, "alwaysOn": True, "primary": True,
+               "commands": ["submit"], "style": {"bottom": "0.46rem", "right": "0.4rem"}}
+
+
+def show_file(ws: Workspace, path: str, mtime: float) -> None:
+    """Show one file: images previewed, tables as tables, text in the code editor with Save."""
+    from code_editor import code_editor
+
+    kind = file_kind(path)
+    try:
+        if kind == "image":
+            data = ws.read_bytes(path)
+            st.image(data.decode("utf-8", "replace") if path.lower().endswith(".svg") else data)
+        elif kind == "table":
+            st.dataframe(read_table(ws.read_bytes(path), path))
+        else:
+            text = ws.read_text(path, limit=EDIT_LIMIT)
+            # The key changes with the file's mtime, so a change made elsewhere (a run) reloads the editor.
+            reply = code_editor(text, lang=editor_language(path), height=[18, 40], buttons=[SAVE_BUTTON],
+                                key=f"editor:{path}:{mtime}", options={"wrap": False, "showPrintMargin": False})
+            st.caption("Edit, then press **Save** (or Ctrl+Enter).")
+            if reply and reply.get("type") == "submit" and reply.get("id") != st.session_state.get("saved_id"):
+                st.session_state["saved_id"] = reply["id"]
+                if act(lambda: ws.write_text(path, reply["text"]), f"Saved {path}."):
+                    st.rerun()
+    except Delta3Error as error:
+        st.warning(f"{error} You can still download it.", icon=":material/draft:")

@@ -1,0 +1,53 @@
+"""Chat: talk to Gemini; it writes and runs code in your workspace, shown live."""
+
+import streamlit as st
+
+from delta3_core import agent, chatview, history, keys, usage, webauth
+from delta3_core.errors import Delta3Error
+from delta3_core.workspace import Workspace
+
+services = webauth.services()
+user = webauth.require_user()
+workspace = Workspace(services.backend, user.user_id, services.settings.quota_bytes)
+has_key = keys.has_gemini_key(user)
+
+
+def clear_chat() -> None:
+    history.clear(services.backend, user.user_id)
+
+
+title, actions = st.columns([5, 1], vertical_alignment="bottom")
+title.title("Chat")
+with actions.popover("Clear chat", icon=":material/delete_sweep:", width="stretch"):
+    st.write("Delete the whole conversation? Your files stay.")
+    st.button("Delete messages", type="primary", on_click=clear_chat)
+webauth.show_flash()
+
+with st.sidebar:
+    today = usage.usage_today(services.backend, user.user_id)
+    st.caption(f"Today: {today.get('tokens_in', 0):,} tokens in · {today.get('tokens_out', 0):,} out")
+
+if not has_key:
+    st.info("Welcome! To start chatting, add your Google Gemini API key in Settings. "
+            "It is stored encrypted and only used for your requests.", icon=":material/key:")
+    st.page_link("pages/settings.py", label="Add my Gemini key", icon=":material/arrow_forward:")
+
+messages = history.recent(services.backend, user.user_id)
+if has_key and not messages:
+    st.caption("Try: *Create a calculator module and test it*, or attach a CSV and ask for a chart.")
+chatview.render_history(workspace, messages)
+
+prompt = st.chat_input("Ask DELTA3 to write, run or fix code…", accept_file="multiple", disabled=not has_key)
+if prompt and (prompt.text.strip() or prompt.files):
+    try:
+        attached = chatview.save_attachments(workspace, prompt.files)
+    except Delta3Error as error:
+        st.error(str(error))
+        st.stop()
+    text = prompt.text.strip() or "I attached some files."
+    with st.chat_message("user"):
+        st.markdown(text)
+        if attached:
+            st.caption("Attached: " + ", ".join(attached))
+    events = agent.chat(services, user.user_id, text, channel="web", attachments=attached)
+    chatview.stream_answer(workspace, events)

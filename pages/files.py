@@ -1,0 +1,57 @@
+"""Files: browse, edit, upload and download the files of your workspace."""
+
+import streamlit as st
+
+from delta3_core import webauth, webfiles
+from delta3_core.workspace import Workspace
+
+services = webauth.services()
+user = webauth.require_user()
+ws = Workspace(services.backend, user.user_id, services.settings.quota_bytes)
+files = ws.list()
+folders = ["."] + [f.path for f in files if f.is_dir]
+paths = [f.path for f in files if not f.is_dir]
+
+st.title("Files")
+used, quota = ws.usage(), services.settings.quota_bytes
+st.progress(min(used / quota, 1.0), text=f"{webfiles.human_size(used)} of {webfiles.human_size(quota)} used")
+webauth.show_flash()
+
+bar = st.columns(4)
+with bar[0].popover("New", icon=":material/add:", width="stretch"):
+    st.selectbox("In folder", folders, key="new_in")
+    st.text_input("Name", key="new_name", placeholder="notes.md or src/")
+    st.button("Create file", on_click=webfiles.create, args=(ws, "file"))
+    st.button("Create folder", on_click=webfiles.create, args=(ws, "folder"))
+with bar[1].popover("Upload", icon=":material/upload:", width="stretch"):
+    target = st.selectbox("Into folder", folders, key="upload_in")
+    picked = st.file_uploader("Files", accept_multiple_files=True, key=f"up{st.session_state.get('up', 0)}")
+    if st.button("Upload", disabled=not picked) and webfiles.act(
+            lambda: webfiles.upload(ws, target, picked), f"Uploaded {len(picked or [])} file(s)."):
+        st.session_state["up"] = st.session_state.get("up", 0) + 1
+        st.rerun()
+bar[2].download_button("Download all (.zip)", ws.export_zip, "workspace.zip", "application/zip",
+                       icon=":material/folder_zip:", width="stretch", disabled=not files)
+
+if not files:
+    st.info("Your workspace is empty. Ask for some code in Chat, or upload files here.", icon=":material/folder:")
+    st.stop()
+st.dataframe(webfiles.listing_rows(files), hide_index=True, column_order=("Name", "Size", "Modified"))
+if not paths:
+    st.stop()
+current = st.session_state.get("open_path")
+path = st.selectbox("Open file", paths, index=paths.index(current) if current in paths else 0, key="open_choice")
+st.session_state["open_path"] = path
+info = next(f for f in files if f.path == path)
+
+head = st.columns([4, 1, 1, 1], vertical_alignment="bottom")
+head[0].subheader(path)
+head[1].download_button("Download", lambda: ws.read_bytes(path), path.rsplit("/", 1)[-1], icon=":material/download:")
+with head[2].popover("Rename", icon=":material/edit:"):
+    st.text_input("New name", value=path.rsplit("/", 1)[-1], key="rename_to")
+    st.button("Rename", on_click=webfiles.rename_open, args=(ws, path))
+with head[3].popover("Delete", icon=":material/delete:"):
+    st.write(f"Delete **{path}**? This cannot be undone.")
+    st.button("Delete for good", type="primary", on_click=webfiles.delete, args=(ws, path))
+
+webfiles.show_file(ws, path, info.mtime)

@@ -1,0 +1,20 @@
+"""Log in: email and password; a successful login starts a 7-day session."""
+
+import streamlit as st
+
+from delta3_core import webauth
+
+services = webauth.services()
+
+_, middle, _ = st.columns([1, 2, 1])
+with middle:
+    st.title("DELTA3")
+    st.caption("Your AI coding assistant, on the web and by SMS.")
+    webauth.show_flash()
+    with st.form("login", border=True):
+        st.subheader("Log in")
+        st.text_input("Email", key="login_email", autocomplete="email", placeholder="you@example.com")
+        st.text_input("Password", key="login_password", type="password", autocomplete="current-password")
+        st.form_submit_button("Log in", type="primary", width="stretch",
+                              on_click=webauth.sign_in, args=(services,))
+    st.page_link("pages/register.py", label="New here? Create an account", icon=":material/person_add:")

@@ -1,0 +1,23 @@
+"""Create an account: email and a password (asked twice)."""
+
+import streamlit as st
+
+from delta3_core import accounts, webauth
+
+services = webauth.services()
+
+_, middle, _ = st.columns([1, 2, 1])
+with middle:
+    st.title("DELTA3")
+    st.caption("Chat with Gemini; it writes and runs code in your own workspace.")
+    webauth.show_flash()
+    with st.form("register", border=True):
+        st.subheader("Create your account")
+        st.text_input("Email", key="register_email", autocomplete="email", placeholder="you@example.com")
+        st.text_input("Password", key="register_password", type="password", autocomplete="new-password",
+                      help=f"At least {accounts.MIN_PASSWORD_CHARS} characters, mixing two kinds "
+                           "(lowercase, uppercase, digits, symbols).")
+        st.text_input("Repeat password", key="register_repeat", type="password", autocomplete="new-password")
+        st.form_submit_button("Create account", type="primary", width="stretch",
+                              on_click=webauth.sign_up, args=(services,))
+    st.page_link("pages/login.py", label="Already have an account? Log in", icon=":material/login:")

@@ -1,0 +1,64 @@
+"""Settings: Gemini key, model, phone for SMS, password, sessions."""
+
+import streamlit as st
+
+from delta3_core import keys, phone_verify, webauth, websettings
+from delta3_core.errors import Delta3Error
+
+services = webauth.services()
+user = webauth.refresh_user(services)
+st.title("Settings")
+webauth.show_flash()
+key_tab, model_tab, phone_tab, account_tab = st.tabs(["Gemini key", "Model", "Phone (SMS)", "Account"])
+
+with key_tab:
+    try:
+        saved = keys.get_gemini_key(services.backend, user.user_id)
+    except Delta3Error as error:
+        saved = None
+        st.warning(str(error))
+    if saved:
+        st.success(f"Your key is saved: `{keys.mask_key(saved)}`", icon=":material/key:")
+    else:
+        st.info("Get a free key at aistudio.google.com/apikey, then paste it here.", icon=":material/key:")
+    with st.form("key", clear_on_submit=True):
+        st.text_input("Replace key" if saved else "Gemini API key", key="new_key", type="password",
+                      autocomplete="off", placeholder="AIza…")
+        st.form_submit_button("Check and save", type="primary", on_click=websettings.save_key, args=(services,))
+    if saved:
+        st.button("Remove my key", on_click=websettings.remove_key, args=(services,))
+
+with model_tab:
+    choices = websettings.model_choices(services.settings.model)
+    current = user.model or services.settings.model
+    st.selectbox("Gemini model", choices if current in choices else [*choices, current], key="model_choice",
+                 index=(choices + [current]).index(current), help="Flash is fast and cheap; Pro thinks harder.")
+    st.button("Use this model", on_click=websettings.save_model, args=(services,))
+
+with phone_tab:
+    if user.phone:
+        st.success(f"Linked: {user.phone}. Text the DELTA3 number to chat by SMS.", icon=":material/sms:")
+        st.button("Unlink this number", on_click=websettings.unlink_phone, args=(services,))
+    st.text_input("Phone number", key="phone", placeholder="+1 415 555 0100", help="International format, with +.")
+    if services.settings.twilio_configured:
+        st.button("Send me a code", on_click=websettings.send_phone_code, args=(services,))
+        if pending := phone_verify.pending_phone(services, user.user_id):
+            with st.form("code", clear_on_submit=True):
+                st.text_input(f"Code sent to {pending}", key="phone_code", max_chars=6)
+                st.form_submit_button("Link phone", type="primary", on_click=websettings.confirm_phone,
+                                      args=(services,))
+    else:
+        st.caption("SMS is not configured on this server, so no code is sent.")
+        st.button("Link phone", on_click=websettings.link_phone_directly, args=(services,))
+
+with account_tab:
+    st.write(f"Logged in as **{user.email}**.")
+    with st.form("password", clear_on_submit=True):
+        st.subheader("Change password")
+        st.text_input("Current password", key="pw_old", type="password", autocomplete="current-password")
+        st.text_input("New password", key="pw_new", type="password", autocomplete="new-password")
+        st.text_input("Repeat new password", key="pw_repeat", type="password", autocomplete="new-password")
+        st.form_submit_button("Change password", on_click=websettings.change_password, args=(services,))
+    st.subheader("Sessions")
+    st.caption("Lost a device or used a shared computer? End every session, including this one.")
+    st.button("Log out everywhere", on_click=webauth.sign_out_everywhere, args=(services,))
