@@ -22,7 +22,7 @@ def check_settings(settings: Settings) -> None:
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None, **channel_options) -> Flask:
-    """Build the webhook app; ConfigError names a missing setting."""
+    """Build the webhook app; ConfigError names a missing setting. `channel_options` go to SmsChannel."""
     settings = services.settings if services is not None else (settings or load_settings())
     check_settings(settings)
     services = services or build_services(settings)
