@@ -1,0 +1,149 @@
+"""Benchmark: SMS webhook acknowledgement latency with 50 concurrent senders and a 30 s model.
+
+Starts the real server (`python -m sms_webhook`, waitress) against a fake Gemini that takes
+MODEL_DELAY seconds per answer and a fake Twilio Messages API, then has SENDERS phones text
+it at once, a few messages each, and prints p50/p99 of the time until Twilio gets its HTTP
+answer (Twilio gives up after 15 s). Run: `python bench/webhook.py [--senders 50] [--wait 0.5]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from delta3_core import accounts, keys  # noqa: E402
+from delta3_core.config import load_settings  # noqa: E402
+from delta3_core.storage import open_backend  # noqa: E402
+from delta3_core.storage.base import UserRecord  # noqa: E402
+from tests.fixtures.gemini import FakeGemini, gemini_text  # noqa: E402
+from tests.fixtures.storage import TEST_SECRET  # noqa: E402
+from tests.fixtures.twilio import (  # noqa: E402
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    PUBLIC_URL,
+    TWILIO_NUMBER,
+    FakeTwilio,
+    inbound_form,
+    sign,
+)
+
+TWILIO_TIMEOUT_S = 15.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _make_users(data_dir: str, phones: list[str]) -> None:
+    settings = load_settings(environ={}, data_dir=Path(data_dir), secret_key=TEST_SECRET)
+    backend = open_backend(settings)
+    for i, phone in enumerate(phones):
+        # Written directly (no bcrypt): account creation is not what this measures.
+        user = UserRecord(user_id=uuid.uuid4().hex, email=f"bench{i}@example.com", password_hash="-",
+                          created_at=time.time())
+        backend.records.create_user(user)
+        accounts.link_phone(backend, user.user_id, phone)
+        keys.set_gemini_key(backend, user.user_id, f"AIza-bench-key-{i:04d}-000000000000")
+
+
+def _start_server(env: dict) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "sms_webhook", "--host", "127.0.0.1", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=1)
+            return proc, base
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the webhook server did not start")
+
+
+def _post(url: str, body: str, phone: str) -> float:
+    form = inbound_form(body, phone)
+    request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(),
+                                     headers={"X-Twilio-Signature": sign(form)})
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=60) as response:
+        response.read()
+        assert response.status == 200
+    return time.perf_counter() - started
+
+
+def _run(base: str, phones: list[str], bodies: list[str]) -> list[float]:
+    def sender(phone: str) -> list[float]:
+        return [_post(base + "/twilio/webhook", body, phone) for body in bodies]
+
+    with ThreadPoolExecutor(max_workers=len(phones)) as pool:
+        return [t for times in pool.map(sender, phones) for t in times]
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def _report(label: str, times: list[float]) -> None:
+    print(f"{label:<34} n={len(times):<4} p50={_pct(times, 50) * 1000:7.1f} ms  "
+          f"p99={_pct(times, 99) * 1000:7.1f} ms  max={max(times) * 1000:7.1f} ms  "
+          f"mean={statistics.mean(times) * 1000:7.1f} ms")
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--senders", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3, help="messages per sender")
+    parser.add_argument("--model-delay", type=float, default=30.0)
+    parser.add_argument("--wait", type=float, default=0.5, help="DELTA3_SMS_REPLY_WAIT for the server")
+    args = parser.parse_args()
+
+    gemini, twilio = FakeGemini(), FakeTwilio().start()
+    gemini.default_reply = gemini_text("Here is your answer.").later(args.model_delay)
+    phones = [f"+1415555{i:04d}" for i in range(args.senders)]
+    with tempfile.TemporaryDirectory() as data_dir:
+        _make_users(data_dir, phones)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DELTA3_", "TWILIO_"))}
+        env.update({"DELTA3_DATA_DIR": data_dir, "DELTA3_SECRET_KEY": TEST_SECRET, "DELTA3_PUBLIC_URL": PUBLIC_URL,
+                    "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                    "TWILIO_PHONE_NUMBER": TWILIO_NUMBER, "TWILIO_API_BASE_URL": twilio.base_url,
+                    "GOOGLE_GEMINI_BASE_URL": gemini.base_url, "DELTA3_SMS_REPLY_WAIT": str(args.wait),
+                    "DELTA3_SMS_RATE_GLOBAL": "100000", "PYTHONPATH": str(ROOT)})
+        proc, base = _start_server(env)
+        try:
+            print(f"webhook bench: {args.senders} concurrent senders x {args.rounds} messages, "
+                  f"model takes {args.model_delay:.0f} s, reply wait {args.wait} s, waitress (python -m sms_webhook)")
+            commands = _run(base, phones, ["HELP"])
+            chats = _run(base, phones, [f"write hello world, version {r}" for r in range(args.rounds)])
+            _report("ack latency, HELP (answered inline)", commands)
+            _report("ack latency, chat (model busy 30 s)", chats)
+            p99 = _pct(chats, 99)
+            print(f"chat p99 / 1 s target = {p99:.2f}; p99 / Twilio's 15 s timeout = {p99 / TWILIO_TIMEOUT_S:.3f}; "
+                  f"model requests started so far: {len(gemini.generate_requests)}")
+        finally:
+            proc.terminate()
+            proc.wait(10)
+            gemini.close()
+            twilio.stop()
+
+
+if __name__ == "__main__":
+    main()
