@@ -56,7 +56,7 @@ def _classify_api_error(exc: genai_errors.APIError, *, model: str, backoff: floa
     code = int(exc.code or 0)
     reasons = {d.get("reason") for d in _details(exc) if isinstance(d, dict)}
     if code == 401 or "API_KEY_INVALID" in reasons or (code == 400 and "api key" in (exc.message or "").lower()):
-        return Failure(ModelError("Gemini rejected your API key; check it and save a valid one.", "invalid_key"))
+        return Failure(ModelError("Gemini rejected your API key.", "invalid_key"))
     if code == 403:
         return Failure(ModelError("Your Gemini API key is not allowed to do this (permission denied); check that "
                                   "the Generative Language API is enabled for its project.", "permission"))

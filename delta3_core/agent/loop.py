@@ -1,0 +1,225 @@
+"""One chat turn: context in, model and tools in a bounded loop, events out, the turn saved at the end."""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.genai import types
+
+from .. import history, keys, usage
+from ..errors import Delta3Error, ModelError
+from ..storage.base import Message
+from ..tools import ToolContext, ToolResult, declarations, run_tool
+from .context import history_contents, system_instruction, tool_record
+from .events import ErrorEvent, Event, Final, TextDelta, ToolFinished, ToolStarted
+from .model import GeminiModel, Model, ModelReply
+
+log = logging.getLogger(__name__)
+
+LISTING_ENTRIES = 100  # files named in the system instruction; list_files shows the rest
+MAX_INLINE_IMAGE = 5 * 1024 * 1024
+BLOCKING_FINISH = {"SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY"}
+MALFORMED_FINISH = {"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL"}
+ModelFactory = Callable[[str, str, float], Model]
+
+
+@dataclass
+class Turn:
+    """What one turn has produced so far; saved to history whichever way the turn ends."""
+
+    services: Any
+    user_id: str
+    channel: str
+    user_message: Message
+    text: str = ""
+    records: list[Message] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    model_calls: int = 0
+    saved: bool = False
+    new_round: bool = False  # the next text starts a new model round (gets a blank line before it)
+
+    @property
+    def usage(self) -> dict[str, int]:
+        """Token counts of the whole turn."""
+        return {"tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
+                "total_tokens": self.tokens_in + self.tokens_out, "model_calls": self.model_calls}
+
+    def add_text(self, piece: str) -> str:
+        """Append streamed text, separating the text of a new model round from the previous one."""
+        if self.text and self.new_round and not self.text.endswith("\n"):
+            piece = "\n\n" + piece
+        self.new_round = False
+        self.text += piece
+        return piece
+
+    def save(self, answer: str, meta: dict[str, Any]) -> str | None:
+        """Store the turn and its usage; on failure return a sentence for the user instead of raising."""
+        if self.saved:
+            return None
+        self.saved = True
+        reply = Message("assistant", answer, self.channel, meta={"usage": self.usage, "images": self.images, **meta})
+        try:
+            history.append(self.services.backend, self.user_id, [self.user_message, *self.records, reply])
+            if self.model_calls:
+                usage.record_usage(self.services.backend, self.user_id, self.tokens_in, self.tokens_out)
+        except Delta3Error as exc:
+            log.warning("could not save the turn of user %s: %s", self.user_id, exc)
+            return "Your conversation could not be saved just now; the next message may not remember this one."
+        return None
+
+
+def run_turn(services: Any, user_id: str, text: str, channel: str = "web", attachments: Iterable[str] = (),
+             model_factory: ModelFactory | None = None) -> Iterator[Event]:
+    """Answer one user message on `channel`, yielding events; the turn is saved however it ends."""
+    attachments = [str(a) for a in attachments]
+    if not (text or "").strip() and not attachments:
+        yield ErrorEvent("Type a message first.", "empty_message")
+        return
+    meta = {"attachments": attachments} if attachments else {}
+    turn = Turn(services, user_id, channel, Message("user", text, channel, time.time(), meta))
+    try:
+        for event in _converse(turn, attachments, model_factory or _gemini):
+            if isinstance(event, Final):
+                problem = turn.save(event.text, {})
+                yield event
+                if problem:
+                    yield ErrorEvent(problem, "storage")
+                return
+            yield event
+    except ModelError as exc:
+        yield _fail(turn, _for_channel(exc, channel), exc.kind)
+    except Delta3Error as exc:  # storage down, key unreadable...: the message is already a plain sentence
+        yield _fail(turn, str(exc), type(exc).__name__)
+    except Exception:
+        log.exception("chat turn of user %s failed", user_id)
+        yield _fail(turn, "Something went wrong on our side; your message was saved, please try again.", "internal")
+    finally:  # the reader stopped early (closed the page): keep what was done
+        turn.save(turn.text, {"interrupted": True})
+
+
+def _fail(turn: Turn, message: str, kind: str) -> ErrorEvent:
+    answer = f"{turn.text}\n\n{message}" if turn.text else message
+    turn.save(answer, {"error": kind})
+    return ErrorEvent(message, kind)
+
+
+def _gemini(api_key: str, model: str, timeout_s: float) -> Model:
+    return GeminiModel(api_key, model, timeout_s)
+
+
+def _converse(turn: Turn, attachments: list[str], model_factory: ModelFactory) -> Iterator[Event]:
+    services, settings = turn.services, turn.services.settings
+    user = services.backend.records.get_user(turn.user_id)
+    if user is None:
+        raise ModelError("Your account could not be found; please log in again.", "no_account")
+    api_key = keys.get_gemini_key(services.backend, turn.user_id)
+    if not api_key:
+        raise ModelError(_NO_KEY.get(turn.channel, _NO_KEY["web"]), "no_key")
+    model = model_factory(api_key, user.model or settings.model, settings.model_timeout_s)
+    ctx = ToolContext(services, turn.user_id)
+    contents = history_contents(history.context(services.backend, turn.user_id))
+    contents.append(_user_content(ctx, turn.user_message.content, attachments))
+    system = system_instruction(turn.channel, ctx.workspace.describe(max_entries=LISTING_ENTRIES))
+    tools = declarations()
+    steps, malformed = 0, 0
+    while True:
+        reply = yield from _stream(turn, model, contents, system, tools)
+        if reply.block_reason or (reply.finish_reason in BLOCKING_FINISH and not reply.calls):
+            reason = (reply.block_reason or reply.finish_reason or "").lower().replace("_", " ")
+            raise ModelError(f"Gemini declined to answer this ({reason}); try rephrasing your message.", "blocked")
+        if reply.finish_reason in MALFORMED_FINISH and not reply.calls:
+            malformed += 1
+            if malformed > 1:
+                raise ModelError("Gemini could not form a valid tool call; please try again or rephrase.",
+                                 "malformed")
+            if reply.content:
+                contents.append(reply.content)
+            contents.append(types.Content(role="user", parts=[types.Part(
+                text="Your last function call was malformed. Call the tool again with valid arguments.")]))
+            continue
+        if not reply.calls:
+            if not turn.text.strip():
+                raise ModelError("Gemini sent an empty answer; please try again.", "empty")
+            yield Final(turn.text, turn.usage, list(turn.images))
+            return
+        contents.append(reply.content or types.Content(role="model", parts=[]))
+        responses, stopped = [], False
+        for call in reply.calls:
+            if steps >= settings.max_tool_steps:
+                stopped = True
+                result = ToolResult(False, "Not run: the limit of tool steps for this message was reached.")
+            else:
+                steps += 1
+                yield ToolStarted(call.call_id, call.name, call.args)
+                result = run_tool(ctx, call.name, call.args)
+                turn.images.extend(p for p in result.images if p not in turn.images)
+                turn.records.append(tool_record(call.name, call.args, result.ok, result.text, call.call_id,
+                                                turn.channel))
+                yield ToolFinished(call.call_id, call.name, result.ok, result.text, list(result.images))
+            responses.append(types.Part(function_response=types.FunctionResponse(
+                id=call.call_id if call.sent_id else None, name=call.name,
+                response={"output": result.text} if result.ok else {"error": result.text})))
+        contents.append(types.Content(role="user", parts=responses))
+        if stopped:
+            note = (f"I stopped after {settings.max_tool_steps} tool steps, the limit for one message. "
+                    "Say \"continue\" if you want me to go on.")
+            turn.new_round = True
+            yield TextDelta(turn.add_text(note))
+            yield Final(turn.text, turn.usage, list(turn.images))
+            return
+
+
+def _stream(turn: Turn, model: Model, contents: list[types.Content], system: str,
+            tools: list[types.FunctionDeclaration]) -> Iterator[Event]:
+    """One model call: text deltas out as they come; returns the ModelReply (via StopIteration)."""
+    turn.new_round = True
+    turn.model_calls += 1
+    reply = ModelReply()
+    for item in model.stream(contents, system, tools):
+        if isinstance(item, str):
+            yield TextDelta(turn.add_text(item))
+        else:
+            reply = item
+    turn.tokens_in += reply.tokens_in
+    turn.tokens_out += reply.tokens_out
+    return reply
+
+
+def _user_content(ctx: ToolContext, text: str, attachments: list[str]) -> types.Content:
+    """The new user message; attached pictures are shown to the model, other files named."""
+    parts = [types.Part(text=text)] if text.strip() else []
+    if attachments:
+        parts.append(types.Part(text="(Attached, saved in the workspace: " + ", ".join(attachments) + ")"))
+    for path in attachments:
+        mime = mimetypes.guess_type(path)[0] or ""
+        if not mime.startswith("image/") or mime == "image/svg+xml":
+            continue
+        try:
+            data = ctx.workspace.read_bytes(path)
+        except Delta3Error:
+            continue  # named above; the model can still look at it with its tools
+        if len(data) <= MAX_INLINE_IMAGE:
+            parts.append(types.Part.from_bytes(data=data, mime_type=mime))
+    return types.Content(role="user", parts=parts)
+
+
+_NO_KEY = {
+    "web": "Add your Gemini API key in Settings first (you can get one free at https://aistudio.google.com/apikey).",
+    "sms": "Send KEY <your-gemini-api-key> first (get one free at aistudio.google.com/apikey).",
+}
+_KEY_FIX = {"web": " Save a valid one in Settings.", "sms": " Send KEY <your-gemini-api-key> to replace it."}
+
+
+def _for_channel(exc: ModelError, channel: str) -> str:
+    """The error sentence, plus where this channel's user fixes their key."""
+    message = str(exc)
+    if exc.kind == "invalid_key":
+        message += _KEY_FIX.get(channel, _KEY_FIX["web"])
+    return message

@@ -1,0 +1,17 @@
+"""execute_python: run Python code in the user's sandboxed workspace."""
+
+from __future__ import annotations
+
+from .base import ToolContext, ToolResult
+from .runs import report
+
+
+def execute_python(ctx: ToolContext, code: str) -> ToolResult:
+    """Run Python 3 code in the workspace folder (a sandbox, no network) and return its output.
+
+    Files the code writes are saved in the workspace; write plots to image files (e.g. plt.savefig("plot.png")).
+
+    Args:
+        code: The Python source to run, as a complete program; print what you want to see.
+    """
+    return report(ctx.services.executor.run(ctx.user_id, "python", code))

@@ -1,0 +1,15 @@
+"""execute_shell: run a shell command in the user's sandboxed workspace."""
+
+from __future__ import annotations
+
+from .base import ToolContext, ToolResult
+from .runs import report
+
+
+def execute_shell(ctx: ToolContext, command: str) -> ToolResult:
+    """Run a shell command (bash) in the workspace folder (a sandbox, no network) and return its output.
+
+    Args:
+        command: The command line to run, e.g. "python -m pytest -q" or "ls -la".
+    """
+    return report(ctx.services.executor.run(ctx.user_id, "shell", command))

@@ -1,0 +1,16 @@
+"""write_file: create or replace a text file in the workspace."""
+
+from __future__ import annotations
+
+from .base import ToolContext, ToolResult
+
+
+def write_file(ctx: ToolContext, path: str, content: str) -> ToolResult:
+    """Create or overwrite a text file in the workspace with the given content (folders are created as needed).
+
+    Args:
+        path: File path relative to the workspace root, e.g. "calculator.py" or "src/app.py".
+        content: The complete new content of the file.
+    """
+    info = ctx.workspace.write_text(path, content)
+    return ToolResult(True, f"Wrote {info.size} bytes to {info.path}.")
