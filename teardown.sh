@@ -20,9 +20,12 @@ for tool in sam aws; do
   command -v "$tool" >/dev/null || { echo "error: '$tool' is not installed." >&2; exit 1; }
 done
 
-bucket="$(aws cloudformation describe-stacks --stack-name "$stack" \
-  --query "Stacks[0].Outputs[?OutputKey=='BucketName'].OutputValue | [0]" --output text)" || {
-  echo "error: no stack named $stack in this account and region." >&2; exit 1; }
+output() {
+  aws cloudformation describe-stacks --stack-name "$stack" \
+    --query "Stacks[0].Outputs[?OutputKey=='$1'].OutputValue | [0]" --output text
+}
+bucket="$(output BucketName)" || { echo "error: no stack named $stack in this account and region." >&2; exit 1; }
+app_user="$(output AppUserName)"
 
 if [ "${2:-}" != --yes ]; then
   echo "This deletes $stack and every user's files in s3://$bucket, history and accounts, for good."
@@ -42,6 +45,15 @@ bucket = boto3.resource("s3").Bucket(sys.argv[1])
 deleted = sum(len(batch.get("Deleted", [])) for batch in bucket.object_versions.delete())
 print(f"deleted {deleted} object versions and delete markers")
 EOF
+fi
+
+if [ -n "$app_user" ] && [ "$app_user" != None ]; then
+  # Keys made with create-access-key are not the stack's, and IAM refuses to delete a user that has any.
+  for key in $(aws iam list-access-keys --user-name "$app_user" --query "AccessKeyMetadata[].AccessKeyId" \
+               --output text); do
+    echo "==> deleting access key $key of $app_user"
+    aws iam delete-access-key --user-name "$app_user" --access-key-id "$key"
+  done
 fi
 
 echo "==> deleting stack $stack"

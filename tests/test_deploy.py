@@ -33,7 +33,10 @@ args = " ".join(sys.argv[1:])
 open(os.environ["FAKE_LOG"], "a").write("aws " + args + "\\n")
 outputs = dict(line.split("=", 1) for line in os.environ["FAKE_OUTPUTS"].split(";"))
 key = re.search(r"OutputKey=='(\\w+)'", args)
-print(outputs.get(key.group(1), "None") if key else "(outputs table)")
+if "list-access-keys" in args:
+    print(os.environ.get("FAKE_ACCESS_KEYS", ""))
+elif "delete-access-key" not in args:
+    print(outputs.get(key.group(1), "None") if key else "(outputs table)")
 """
 
 
@@ -167,10 +170,15 @@ def _versions(s3, bucket):
 def test_teardown_empties_every_version_then_deletes_the_stack(project, versioned_bucket):
     s3, bucket, aws_env = versioned_bucket
     assert len(_versions(s3, bucket)) == 3
-    result = run(project, "teardown.sh", "dev", "--yes", env={**aws_env, "FAKE_OUTPUTS": f"BucketName={bucket}"})
+    result = run(project, "teardown.sh", "dev", "--yes", env={
+        **aws_env, "FAKE_OUTPUTS": f"BucketName={bucket};AppUserName=app-user", "FAKE_ACCESS_KEYS": "AKIA1\tAKIA2"})
     assert result.returncode == 0, result.stderr
     assert _versions(s3, bucket) == []
-    assert "sam delete --stack-name delta3-dev --no-prompts" in calls(project)
+    log = calls(project)
+    # IAM will not delete a user that still has access keys, so they go before the stack.
+    assert log.index("delete-access-key --user-name app-user --access-key-id AKIA1") < log.index("sam delete")
+    assert "--access-key-id AKIA2" in log
+    assert "sam delete --stack-name delta3-dev --no-prompts" in log
 
 
 def test_teardown_without_confirmation_deletes_nothing(project, versioned_bucket):
