@@ -128,8 +128,6 @@ def render_history(ws: Workspace, messages: Iterable[Message]) -> None:
                 if meta.get("attachments"):
                     st.caption("Attached: " + ", ".join(meta["attachments"]))
                 show_images(ws, meta.get("images") or ())
-                if meta.get("error"):
-                    st.error(meta["error"])
                 if usage := format_usage(meta.get("usage")):
                     st.caption(usage)
 

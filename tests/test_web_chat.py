@@ -1,0 +1,105 @@
+"""The Chat page against the fake Gemini server: streaming, tool calls, attachments, errors, history."""
+
+from __future__ import annotations
+
+import pytest
+
+from delta3_core import chatview, history, keys
+from delta3_core.storage.base import Message
+from delta3_core.workspace import Workspace
+from tests.fixtures.gemini import gemini_call, gemini_calls, gemini_error, gemini_text
+
+KEY = "AIzaSyTest-0123456789abcdefghij"
+CALCULATOR = "def add(a, b):\n    return a + b\n"
+
+
+@pytest.fixture
+def keyed_user(web_user, web_services):
+    keys.set_gemini_key(web_services.backend, web_user.user_id, KEY)
+    return web_user
+
+
+def texts(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def test_without_a_key_the_page_points_to_settings_and_input_is_off(web_app, web_user):
+    at = web_app(user=web_user)
+    assert "add your Google Gemini API key" in at.info[0].value
+    assert at.chat_input[0].proto.disabled
+
+
+def test_answer_with_a_tool_call_shows_code_output_and_usage(web_app, keyed_user, web_services, fake_gemini):
+    fake_gemini.enqueue(
+        gemini_calls(gemini_call("write_file", {"path": "calculator.py", "content": CALCULATOR}),
+                     text="I'll write it.", prompt_tokens=120, output_tokens=30),
+        gemini_text("Created calculator.py with add().", prompt_tokens=200, output_tokens=15))
+    at = web_app(user=keyed_user)
+    at.chat_input[0].set_value("Create a calculator module").run()
+    assert not at.exception and not at.error
+    status = at.status[0]
+    assert "write_file calculator.py" in status.label
+    assert any("def add(a, b)" in c.value for c in status.code)
+    assert "Created calculator.py with add()." in texts(at)
+    assert any("320 tokens in · 45 out" in c.value for c in at.caption)
+    assert fake_gemini.generate_requests[0].api_key == KEY
+    ws = Workspace(web_services.backend, keyed_user.user_id, web_services.settings.quota_bytes)
+    assert ws.read_text("calculator.py") == CALCULATOR
+    # The turn is history now: a fresh session shows it, tool call included.
+    again = web_app(user=keyed_user)
+    assert "Create a calculator module" in texts(again) and "write_file calculator.py" in again.status[0].label
+
+
+def test_gemini_errors_are_one_plain_sentence(web_app, keyed_user, fake_gemini):
+    fake_gemini.enqueue(gemini_error(429))
+    at = web_app(user=keyed_user)
+    at.chat_input[0].set_value("Hello").run()
+    assert len(at.error) == 1
+    message = at.error[0].value
+    assert message.endswith(".") and "Traceback" not in message and "{" not in message
+
+
+def test_attachments_are_saved_and_mentioned_to_the_model(web_app, keyed_user, web_services, fake_gemini):
+    fake_gemini.enqueue(gemini_text("Got your data."))
+    at = web_app(user=keyed_user)
+    at.chat_input[0].upload("data.csv", b"a,b\n1,2\n", "text/csv").upload("notes.txt", b"hi", "text/plain")
+    at.chat_input[0].set_value("Look at these").run()
+    ws = Workspace(web_services.backend, keyed_user.user_id, web_services.settings.quota_bytes)
+    assert ws.read_text("uploads/data.csv") == "a,b\n1,2\n" and ws.read_text("uploads/notes.txt") == "hi"
+    sent = " ".join(fake_gemini.generate_requests[0].texts())
+    assert "uploads/data.csv" in sent and "uploads/notes.txt" in sent
+    assert any("Attached: uploads/data.csv, uploads/notes.txt" in c.value for c in at.caption)
+
+
+def test_attachment_with_an_existing_name_does_not_overwrite(web_services, web_user):
+    ws = Workspace(web_services.backend, web_user.user_id, web_services.settings.quota_bytes)
+    ws.write_text("uploads/a.txt", "old")
+    assert chatview.attachment_path(ws, "a.txt") == "uploads/a (2).txt"
+    assert chatview.attachment_path(ws, "../../etc/passwd") == "uploads/passwd"
+
+
+def test_clear_chat_deletes_the_conversation(web_app, keyed_user, web_services):
+    history.append(web_services.backend, keyed_user.user_id,
+                   [Message("user", "old question"), Message("assistant", "old answer")])
+    at = web_app(user=keyed_user)
+    assert "old answer" in texts(at)
+    next(b for b in at.button if b.label == "Delete messages").click().run()
+    assert "old answer" not in texts(at)
+    assert history.recent(web_services.backend, keyed_user.user_id) == []
+
+
+def test_images_made_by_a_run_show_inline(web_app, keyed_user, web_services):
+    ws = Workspace(web_services.backend, keyed_user.user_id, web_services.settings.quota_bytes)
+    ws.write_text("plot.svg", '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"></svg>')
+    history.append(web_services.backend, keyed_user.user_id,
+                   [Message("user", "plot"), Message("assistant", "Here it is.", meta={"images": ["plot.svg"]})])
+    at = web_app(user=keyed_user)
+    assert len(at.image) == 1
+
+
+def test_usage_format_and_grouping():
+    assert chatview.format_usage({"tokens_in": 1234, "tokens_out": 5}) == "1,234 tokens in · 5 out"
+    assert chatview.format_usage({}) == ""
+    turns = chatview.group_turns([Message("user", "q"), Message("tool", "r"), Message("assistant", "a"),
+                                  Message("user", "q2")])
+    assert [(speaker, len(group)) for speaker, group in turns] == [("user", 1), ("assistant", 2), ("user", 1)]
