@@ -243,28 +243,20 @@ def normalize_phone(s: str) -> str:
 def link_phone(backend: Backend, user_id: str, phone: str) -> str:
     """Link a phone to the account (releasing any earlier one); ConflictError if another account has it."""
     phone = normalize_phone(phone)
-    user = _get_user(backend, user_id)
-    owner = backend.records.get_phone_user(phone)
-    if owner is not None and owner != user_id:
-        raise ConflictError("That phone number is already linked to another account.")
-    backend.records.link_phone(phone, user_id)  # atomic claim: a race with another account ends here
-    try:
-        backend.records.update_user(user_id, phone=phone)
-    except Exception:
-        if owner is None:  # give back a claim the account never recorded
-            backend.records.unlink_phone(phone)
-        raise
-    if user.phone and user.phone != phone and backend.records.get_phone_user(user.phone) == user_id:
-        backend.records.unlink_phone(user.phone)
+    _get_user(backend, user_id)
+    # One store transaction claims the phone, sets user.phone and releases the old one: nothing half-done.
+    backend.records.link_phone(phone, user_id)
     return phone
 
 
 def unlink_phone(backend: Backend, user_id: str) -> None:
     """Remove the account's phone link (no-op if none)."""
     user = _get_user(backend, user_id)
-    if user.phone:
-        if backend.records.get_phone_user(user.phone) == user_id:
-            backend.records.unlink_phone(user.phone)
+    if not user.phone:
+        return
+    if backend.records.get_phone_user(user.phone) == user_id:
+        backend.records.unlink_phone(user.phone)  # also clears user.phone, in the same transaction
+    else:  # the claim is gone already; only the account still shows the number
         backend.records.update_user(user_id, phone=None)
 
 
