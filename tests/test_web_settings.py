@@ -1,0 +1,153 @@
+"""The Settings page: Gemini key, model, phone linking (with an SMS code), password, sessions."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from delta3_core import accounts, keys, phone_verify
+from tests.fixtures.twilio import ACCOUNT_SID, AUTH_TOKEN, TWILIO_NUMBER
+
+GOOD_KEY = "AIzaSyGood-0123456789abcdefghij"
+BAD_KEY = "AIzaSyBad-00000000000000000000x"
+
+
+@pytest.fixture
+def settings_page(web_app, web_user):
+    return lambda: web_app(user=web_user, page="pages/settings.py")
+
+
+def click(at, label: str):
+    return next(b for b in at.button if b.label == label).click().run()
+
+
+def page_text(at) -> str:
+    parts = [e.value for kind in ("markdown", "success", "info", "error", "caption", "warning")
+             for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_a_good_key_is_checked_saved_and_shown_masked(settings_page, web_user, web_services, fake_gemini):
+    fake_gemini.valid_keys = {GOOD_KEY}
+    at = settings_page()
+    at.text_input(key="new_key").input(GOOD_KEY)
+    click(at, "Check and save")
+    assert "Your Gemini key works and is saved." in page_text(at)
+    assert keys.get_gemini_key(web_services.backend, web_user.user_id) == GOOD_KEY
+    assert "AIza…ghij" in page_text(at) and GOOD_KEY not in page_text(at)
+    assert at.text_input(key="new_key").value == ""  # never echoed back into the field
+    assert fake_gemini.requests and fake_gemini.requests[-1].api_key == GOOD_KEY
+
+
+def test_a_rejected_key_is_not_saved(settings_page, web_user, web_services, fake_gemini):
+    fake_gemini.valid_keys = {GOOD_KEY}
+    at = settings_page()
+    at.text_input(key="new_key").input(BAD_KEY)
+    click(at, "Check and save")
+    assert [e.value for e in at.error] == ["Gemini rejected that API key; check that you copied all of it."]
+    assert keys.get_gemini_key(web_services.backend, web_user.user_id) is None
+    assert BAD_KEY not in page_text(at)
+
+
+def test_remove_key(settings_page, web_user, web_services):
+    keys.set_gemini_key(web_services.backend, web_user.user_id, GOOD_KEY)
+    at = click(settings_page(), "Remove my key")
+    assert keys.get_gemini_key(web_services.backend, web_user.user_id) is None
+    assert "Your Gemini key is removed." in page_text(at)
+
+
+def test_model_choice(settings_page, web_user, web_services):
+    at = settings_page()
+    assert at.selectbox(key="model_choice").value == web_services.settings.model
+    at.selectbox(key="model_choice").select("gemini-2.5-pro")
+    click(at, "Use this model")
+    assert web_services.backend.records.get_user(web_user.user_id).model == "gemini-2.5-pro"
+    at.selectbox(key="model_choice").select(web_services.settings.model)
+    click(at, "Use this model")
+    assert web_services.backend.records.get_user(web_user.user_id).model is None
+
+
+def test_phone_links_directly_when_sms_is_not_configured(settings_page, web_user, web_services):
+    at = settings_page()
+    at.text_input(key="phone").input("+1 (415) 555-0100")
+    click(at, "Link phone")
+    assert web_services.backend.records.get_user(web_user.user_id).phone == "+14155550100"
+    at = click(at, "Unlink this number")
+    assert web_services.backend.records.get_user(web_user.user_id).phone is None
+
+
+@pytest.fixture
+def with_twilio(monkeypatch, fake_twilio):
+    for name, value in (("TWILIO_ACCOUNT_SID", ACCOUNT_SID), ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
+                        ("TWILIO_PHONE_NUMBER", TWILIO_NUMBER), ("TWILIO_API_BASE_URL", fake_twilio.base_url)):
+        monkeypatch.setenv(name, value)
+    return fake_twilio
+
+
+def test_phone_needs_the_code_sent_by_sms(settings_page, web_user, web_services, with_twilio):
+    at = settings_page()
+    at.text_input(key="phone").input("+14155550100")
+    click(at, "Send me a code")
+    sms = with_twilio.wait_for(1)[0]
+    assert sms["to"] == "+14155550100" and sms["from"] == TWILIO_NUMBER
+    code = re.search(r"\b(\d{6})\b", sms["body"]).group(1)
+    wrong = "000000" if code != "000000" else "111111"
+    at.text_input(key="phone_code").input(wrong)
+    at.button(key="FormSubmitter:code-Link phone").click().run()
+    assert "That code is not right" in at.error[0].value
+    assert web_services.backend.records.get_user(web_user.user_id).phone is None
+    at.text_input(key="phone_code").input(code)
+    at.button(key="FormSubmitter:code-Link phone").click().run()
+    assert web_services.backend.records.get_user(web_user.user_id).phone == "+14155550100"
+    assert accounts.user_for_phone(web_services.backend, "+14155550100").user_id == web_user.user_id
+
+
+def test_phone_codes_expire_after_too_many_wrong_tries(web_services, web_user, with_twilio):
+    from dataclasses import replace
+
+    from delta3_core.config import load_settings
+    from delta3_core.errors import ValidationError
+
+    web_services.settings = replace(load_settings(), data_dir=web_services.settings.data_dir)
+    phone_verify.send_code(web_services, web_user.user_id, "+14155550100")
+    for _ in range(phone_verify.MAX_TRIES - 1):
+        with pytest.raises(ValidationError, match="not right"):
+            phone_verify.confirm_code(web_services, web_user.user_id, "abc")
+    with pytest.raises(ValidationError, match="Too many wrong codes"):
+        phone_verify.confirm_code(web_services, web_user.user_id, "abc")
+    assert phone_verify.pending_phone(web_services, web_user.user_id) is None
+
+
+def test_change_password_keeps_this_session_and_ends_others(settings_page, web_user, web_services):
+    other_device = accounts.create_session(web_services.backend, web_user.user_id)
+    at = settings_page()
+    at.text_input(key="pw_old").input(web_user.password)
+    at.text_input(key="pw_new").input("Another-Pass-77")
+    at.text_input(key="pw_repeat").input("Another-Pass-77")
+    at.button(key="FormSubmitter:password-Change password").click().run()
+    assert "Password changed." in page_text(at)
+    assert accounts.resolve_session(web_services.backend, other_device) is None
+    assert accounts.resolve_session(web_services.backend, web_user.token) is None
+    at.run()
+    assert [t.value for t in at.title] == ["Settings"]  # still logged in here, on a fresh token
+    assert accounts.authenticate(web_services.backend, web_user.email, "Another-Pass-77")
+
+
+def test_change_password_with_a_wrong_current_password(settings_page, web_user, web_services):
+    at = settings_page()
+    at.text_input(key="pw_old").input("Not-my-password-1")
+    at.text_input(key="pw_new").input("Another-Pass-77")
+    at.text_input(key="pw_repeat").input("Another-Pass-77")
+    at.button(key="FormSubmitter:password-Change password").click().run()
+    assert len(at.error) == 1
+    assert accounts.resolve_session(web_services.backend, web_user.token) is not None
+
+
+def test_log_out_everywhere(settings_page, web_user, web_services):
+    other_device = accounts.create_session(web_services.backend, web_user.user_id)
+    at = click(settings_page(), "Log out everywhere")
+    assert at.text_input(key="login_email") is not None
+    assert "You are logged out on every device." in page_text(at)
+    for token in (other_device, web_user.token):
+        assert accounts.resolve_session(web_services.backend, token) is None
