@@ -148,6 +148,8 @@ def test_counters_add_per_key(backend):
     assert backend.records.incr_counter("login:ada", 3600) == 1
     assert backend.records.incr_counter("login:ada", 3600, 4) == 5
     assert backend.records.incr_counter("login:bob", 3600) == 1
+    assert backend.records.incr_counter("login:ada", 3600, 0) == 5  # adding 0 reads the count
+    assert backend.records.incr_counter("login:new", 3600, 0) == 0
 
 
 def test_claim_is_won_once_even_when_racing(backend):

@@ -20,104 +20,27 @@ so a failure part-way leaves nothing half-written.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from ..errors import ConflictError, NotFoundError, StorageError
 from .base import HISTORY_KEEP, Message, SessionRecord, UserRecord
 from .codec import USER_FIELDS, check_changes, dump_meta, load_meta, stamped, user_from_dict
-
-_MAX_TRANSACT = 100  # DynamoDB's limit of actions in one TransactWriteItems
-_TABLE_OPERATIONS = frozenset({"get_item", "put_item", "update_item", "delete_item", "query"})
-_FAILED = "The database (DynamoDB) failed, so nothing was saved; please try again."
-
-
-class _ConditionFailed(Exception):
-    """A conditional write was refused; `reasons` lists each transaction item's reason code."""
-
-    def __init__(self, reasons: list[str]):
-        super().__init__(reasons)
-        self.reasons = reasons
-
-
-def _number(value: float | int) -> dict[str, str]:
-    return {"N": repr(value) if isinstance(value, float) else str(int(value))}
+from .dynamo_items import (
+    FAILED,
+    MAX_TRANSACT,
+    ConditionFailed,
+    DynamoTable,
+    decode_item,
+    encode_item,
+    item_key,
+    msg_sk,
+    number,
+)
 
 
-def _item(**attributes: Any) -> dict[str, dict[str, Any]]:
-    """A low-level DynamoDB item: str -> S, int/float -> N, dict -> JSON S; None is left out."""
-    item: dict[str, dict[str, Any]] = {}
-    for name, value in attributes.items():
-        if value is None:
-            continue
-        if isinstance(value, dict):
-            item[name] = {"S": json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)}
-        elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            item[name] = {"S": str(value)}
-        else:
-            item[name] = _number(value)
-    return item
-
-
-def _plain(item: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The item's attributes as Python values (S -> str, N -> float)."""
-    return {name: (float(v["N"]) if "N" in v else v.get("S")) for name, v in item.items()}
-
-
-def _key(pk: str, sk: str) -> dict[str, dict[str, str]]:
-    return {"pk": {"S": pk}, "sk": {"S": sk}}
-
-
-def _msg_sk(seq: int) -> str:
-    return f"MSG#{seq:012d}"
-
-
-class DynamoRecordStore:
+class DynamoRecordStore(DynamoTable):
     """RecordStore on one DynamoDB table (layout in the module docstring)."""
-
-    def __init__(self, table_name: str, client: Any = None):
-        if client is None:
-            import boto3
-
-            client = boto3.client("dynamodb")  # plain: honours AWS_ENDPOINT_URL / AWS_REGION
-        self.table = table_name
-        self.client = client
-
-    # -- calling DynamoDB -------------------------------------------------------------
-    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        """Run one API call; conditional refusals -> _ConditionFailed, anything else -> StorageError."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        if operation in _TABLE_OPERATIONS:
-            kwargs.setdefault("TableName", self.table)
-        try:
-            return getattr(self.client, operation)(**kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code == "ConditionalCheckFailedException":
-                raise _ConditionFailed(["ConditionalCheckFailed"]) from None
-            if code == "TransactionCanceledException":
-                reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
-                if "ConditionalCheckFailed" in reasons or not reasons:
-                    raise _ConditionFailed(reasons) from None
-            raise StorageError(_FAILED) from exc
-        except BotoCoreError as exc:
-            raise StorageError("The database (DynamoDB) could not be reached; nothing was saved.") from exc
-
-    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        item = self._call("get_item", Key=_key(pk, sk), ConsistentRead=True).get("Item")
-        return _plain(item) if item else None
-
-    def _live(self, pk: str, sk: str) -> dict[str, Any] | None:
-        """The item, or None if absent or past its expires_at (TTL deletion is lazy)."""
-        item = self._get(pk, sk)
-        return item if item and item.get("expires_at", float("inf")) > time.time() else None
-
-    def _transact(self, items: list[dict[str, Any]]) -> None:
-        for action in items:
-            next(iter(action.values()))["TableName"] = self.table
-        self._call("transact_write_items", TransactItems=items)
 
     # -- users ------------------------------------------------------------------------
     @staticmethod
@@ -130,17 +53,17 @@ class DynamoRecordStore:
     def _profile_item(self, user: UserRecord) -> dict[str, Any]:
         values = {name: getattr(user, name) for name in USER_FIELDS}
         values["prefs"] = dump_meta(user.prefs)
-        return {**_key(f"USER#{user.user_id}", "PROFILE"), **_item(**values)}
+        return {**item_key(f"USER#{user.user_id}", "PROFILE"), **encode_item(**values)}
 
     def create_user(self, user: UserRecord) -> None:
         """Claim the email and write the profile in one transaction; ConflictError if taken."""
         try:
             self._transact([
-                {"Put": {"Item": {**_key(f"EMAIL#{user.email}", "EMAIL"), **_item(user_id=user.user_id)},
+                {"Put": {"Item": {**item_key(f"EMAIL#{user.email}", "EMAIL"), **encode_item(user_id=user.user_id)},
                          "ConditionExpression": "attribute_not_exists(pk)"}},
                 {"Put": {"Item": self._profile_item(user), "ConditionExpression": "attribute_not_exists(pk)"}},
             ])
-        except _ConditionFailed:
+        except ConditionFailed:
             raise ConflictError("An account with that email already exists.") from None
 
     def get_user(self, user_id: str) -> UserRecord | None:
@@ -167,27 +90,27 @@ class DynamoRecordStore:
         removes: list[str] = []
         for i, (name, value) in enumerate(changes.items()):
             names[f"#f{i}"] = name
-            encoded = _item(v=dump_meta(value) if name == "prefs" else value).get("v")
+            encoded = encode_item(v=dump_meta(value) if name == "prefs" else value).get("v")
             if encoded is None:
                 removes.append(f"#f{i}")
             else:
                 values[f":f{i}"] = encoded
                 sets.append(f"#f{i} = :f{i}")
         expression = (f"SET {', '.join(sets)} " if sets else "") + (f"REMOVE {', '.join(removes)}" if removes else "")
-        update: dict[str, Any] = {"Key": _key(f"USER#{user_id}", "PROFILE"), "UpdateExpression": expression.strip(),
+        update: dict[str, Any] = {"Key": item_key(f"USER#{user_id}", "PROFILE"), "UpdateExpression": expression.strip(),
                                   "ConditionExpression": "attribute_exists(pk)", "ExpressionAttributeNames": names}
         if values:
             update["ExpressionAttributeValues"] = values
         actions: list[dict[str, Any]] = [{"Update": update}]
         if current.email != old_email:
             actions += [
-                {"Put": {"Item": {**_key(f"EMAIL#{current.email}", "EMAIL"), **_item(user_id=user_id)},
+                {"Put": {"Item": {**item_key(f"EMAIL#{current.email}", "EMAIL"), **encode_item(user_id=user_id)},
                          "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Delete": {"Key": _key(f"EMAIL#{old_email}", "EMAIL")}},
+                {"Delete": {"Key": item_key(f"EMAIL#{old_email}", "EMAIL")}},
             ]
         try:
             self._transact(actions)
-        except _ConditionFailed as failed:
+        except ConditionFailed as failed:
             if failed.reasons and failed.reasons[0] == "ConditionalCheckFailed":
                 raise NotFoundError("That account does not exist.") from None
             raise ConflictError("An account with that email already exists.") from None
@@ -195,7 +118,7 @@ class DynamoRecordStore:
 
     # -- sessions ---------------------------------------------------------------------
     def put_session(self, session: SessionRecord) -> None:
-        self._call("put_item", Item={**_key(f"SESSION#{session.token_hash}", "SESSION"), **_item(
+        self._call("put_item", Item={**item_key(f"SESSION#{session.token_hash}", "SESSION"), **encode_item(
             user_id=session.user_id, created_at=session.created_at, expires_at=session.expires_at,
             ttl=int(session.expires_at) + 1)})
 
@@ -208,7 +131,7 @@ class DynamoRecordStore:
                              expires_at=item["expires_at"])
 
     def delete_session(self, token_hash: str) -> None:
-        self._call("delete_item", Key=_key(f"SESSION#{token_hash}", "SESSION"))
+        self._call("delete_item", Key=item_key(f"SESSION#{token_hash}", "SESSION"))
 
     # -- phones -----------------------------------------------------------------------
     def link_phone(self, phone: str, user_id: str) -> None:
@@ -218,20 +141,20 @@ class DynamoRecordStore:
             raise NotFoundError("That account does not exist.")
         mine = {":u": {"S": user_id}}
         actions: list[dict[str, Any]] = [
-            {"Put": {"Item": {**_key(f"PHONE#{phone}", "PHONE"), **_item(user_id=user_id)},
+            {"Put": {"Item": {**item_key(f"PHONE#{phone}", "PHONE"), **encode_item(user_id=user_id)},
                      "ConditionExpression": "attribute_not_exists(pk) OR user_id = :u",
                      "ExpressionAttributeValues": mine}},
-            {"Update": {"Key": _key(f"USER#{user_id}", "PROFILE"), "UpdateExpression": "SET phone = :p",
+            {"Update": {"Key": item_key(f"USER#{user_id}", "PROFILE"), "UpdateExpression": "SET phone = :p",
                         "ConditionExpression": "attribute_exists(pk)",
                         "ExpressionAttributeValues": {":p": {"S": phone}}}},
         ]
         if user.phone and user.phone != phone:
-            actions.append({"Delete": {"Key": _key(f"PHONE#{user.phone}", "PHONE"),
+            actions.append({"Delete": {"Key": item_key(f"PHONE#{user.phone}", "PHONE"),
                                        "ConditionExpression": "attribute_not_exists(pk) OR user_id = :u",
                                        "ExpressionAttributeValues": mine}})
         try:
             self._transact(actions)
-        except _ConditionFailed as failed:
+        except ConditionFailed as failed:
             if len(failed.reasons) > 1 and failed.reasons[1] == "ConditionalCheckFailed":
                 raise NotFoundError("That account does not exist.") from None
             raise ConflictError("That phone number is already linked to another account.") from None
@@ -247,12 +170,12 @@ class DynamoRecordStore:
             return
         try:
             self._transact([
-                {"Delete": {"Key": _key(f"PHONE#{phone}", "PHONE")}},
-                {"Update": {"Key": _key(f"USER#{holder}", "PROFILE"), "UpdateExpression": "REMOVE phone",
+                {"Delete": {"Key": item_key(f"PHONE#{phone}", "PHONE")}},
+                {"Update": {"Key": item_key(f"USER#{holder}", "PROFILE"), "UpdateExpression": "REMOVE phone",
                             "ConditionExpression": "phone = :p", "ExpressionAttributeValues": {":p": {"S": phone}}}},
             ])
-        except _ConditionFailed:  # the profile no longer names this phone: just drop the claim
-            self._call("delete_item", Key=_key(f"PHONE#{phone}", "PHONE"))
+        except ConditionFailed:  # the profile no longer names this phone: just drop the claim
+            self._call("delete_item", Key=item_key(f"PHONE#{phone}", "PHONE"))
 
     # -- history ----------------------------------------------------------------------
     def append_messages(self, user_id: str, messages: list[Message]) -> list[Message]:
@@ -260,25 +183,25 @@ class DynamoRecordStore:
         if not messages:
             return []
         count = len(messages)
-        top = int(self._call("update_item", Key=_key(f"USER#{user_id}", "SEQ"), UpdateExpression="ADD seq :n",
-                             ExpressionAttributeValues={":n": _number(count)},
+        top = int(self._call("update_item", Key=item_key(f"USER#{user_id}", "SEQ"), UpdateExpression="ADD seq :n",
+                             ExpressionAttributeValues={":n": number(count)},
                              ReturnValues="UPDATED_NEW")["Attributes"]["seq"]["N"])
         now = time.time()
         stored = [stamped(m, top - count + 1 + i, now) for i, m in enumerate(messages)]
         kept = [m for m in stored if m.seq > top - HISTORY_KEEP]  # older ones would be trimmed at once
-        puts = [{"Put": {"Item": {**_key(f"USER#{user_id}", _msg_sk(m.seq)), **_item(
+        puts = [{"Put": {"Item": {**item_key(f"USER#{user_id}", msg_sk(m.seq)), **encode_item(
             role=m.role, content=m.content, channel=m.channel, created_at=m.created_at, seq=m.seq,
             meta=dump_meta(m.meta))}}} for m in kept]
         # Exactly the range this append pushes out (earlier appends trimmed theirs): no scan needed.
         first_gone = max(1, top - count - HISTORY_KEEP + 1)
-        deletes = [{"Delete": {"Key": _key(f"USER#{user_id}", _msg_sk(seq))}}
+        deletes = [{"Delete": {"Key": item_key(f"USER#{user_id}", msg_sk(seq))}}
                    for seq in range(first_gone, top - HISTORY_KEEP + 1)]
         actions = puts + deletes
         try:
-            for start in range(0, len(actions), _MAX_TRANSACT):
-                self._transact(actions[start:start + _MAX_TRANSACT])
-        except _ConditionFailed as exc:
-            raise StorageError(_FAILED) from exc
+            for start in range(0, len(actions), MAX_TRANSACT):
+                self._transact(actions[start:start + MAX_TRANSACT])
+        except ConditionFailed as exc:
+            raise StorageError(FAILED) from exc
         return stored
 
     def recent_messages(self, user_id: str, limit: int) -> list[Message]:
@@ -290,7 +213,7 @@ class DynamoRecordStore:
                            ScanIndexForward=False, Limit=limit, ConsistentRead=True)["Items"]
         found = []
         for raw in reversed(items):
-            item = _plain(raw)
+            item = decode_item(raw)
             found.append(Message(role=item["role"], content=item["content"], channel=item["channel"],
                                  created_at=item["created_at"], meta=load_meta(item.get("meta")),
                                  seq=int(item["seq"])))
@@ -310,45 +233,35 @@ class DynamoRecordStore:
                 return
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
-        for _attempt in range(8):
-            if not requests:
-                return
-            left = self._call("batch_write_item", RequestItems={self.table: requests})
-            requests = left.get("UnprocessedItems", {}).get(self.table, [])
-            time.sleep(0.05)
-        if requests:
-            raise StorageError("The database (DynamoDB) is busy; please try again.")
-
     # -- counters, claims, values -----------------------------------------------------
     def incr_counter(self, key: str, window_s: int, amount: int = 1) -> int:
         """Add to the counter of the current fixed window; return its new value."""
         window = int(time.time() // window_s)
         expires = (window + 1) * window_s
         result = self._call(
-            "update_item", Key=_key(f"COUNTER#{key}#{window}", "COUNTER"),
+            "update_item", Key=item_key(f"COUNTER#{key}#{window}", "COUNTER"),
             UpdateExpression="ADD #v :a SET expires_at = :e, #ttl = :t",
             ExpressionAttributeNames={"#v": "value", "#ttl": "ttl"},
-            ExpressionAttributeValues={":a": _number(amount), ":e": _number(expires), ":t": _number(expires + 60)},
-            ReturnValues="UPDATED_NEW")
+            ExpressionAttributeValues={":a": number(amount), ":e": number(expires), ":t": number(expires + 60)},
+            ReturnValues="ALL_NEW")  # ALL_NEW: adding 0 (a read) leaves "value" out of UPDATED_NEW
         return int(result["Attributes"]["value"]["N"])
 
     def claim(self, key: str, ttl_s: int) -> bool:
         """True for the first caller to claim `key` (a conditional put; an expired claim counts as absent)."""
         now = time.time()
         try:
-            self._call("put_item", Item={**_key(f"ONCE#{key}", "ONCE"),
-                                         **_item(expires_at=now + ttl_s, ttl=int(now + ttl_s) + 1)},
+            self._call("put_item", Item={**item_key(f"ONCE#{key}", "ONCE"),
+                                         **encode_item(expires_at=now + ttl_s, ttl=int(now + ttl_s) + 1)},
                        ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now",
-                       ExpressionAttributeValues={":now": _number(now)})
-        except _ConditionFailed:
+                       ExpressionAttributeValues={":now": number(now)})
+        except ConditionFailed:
             return False
         return True
 
     def put_value(self, key: str, value: str, ttl_s: int) -> None:
         expires = time.time() + ttl_s
-        self._call("put_item", Item={**_key(f"KV#{key}", "KV"),
-                                     **_item(value=value, expires_at=expires, ttl=int(expires) + 1)})
+        self._call("put_item", Item={**item_key(f"KV#{key}", "KV"),
+                                     **encode_item(value=value, expires_at=expires, ttl=int(expires) + 1)})
 
     def get_value(self, key: str) -> str | None:
         """The value, or None if absent or expired."""
@@ -356,4 +269,4 @@ class DynamoRecordStore:
         return item["value"] if item else None
 
     def delete_value(self, key: str) -> None:
-        self._call("delete_item", Key=_key(f"KV#{key}", "KV"))
+        self._call("delete_item", Key=item_key(f"KV#{key}", "KV"))
