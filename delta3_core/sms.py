@@ -104,6 +104,8 @@ class SmsChannel:
         if early is not None:
             return early
         inbound = Inbound(**{**asdict(inbound), "phone": accounts.normalize_phone(inbound.phone)})
+        if command.name in ("stop", "start"):  # at once, not behind a slow answer that must then not be sent
+            return self.process(inbound, command)
         if self._defer is not None and command.name == "chat":
             self._defer(inbound)
             return SmsReply()

@@ -151,7 +151,10 @@ def _chat(services, phone: str, user, command: Command) -> SmsReply:
     reply = agent.collect(agent.chat(services, user.user_id, command.text, channel="sms"))
     text = (reply.text or "").strip()
     if reply.error:
-        text = f"{text}\n\n{reply.error}" if text else str(reply.error)
+        error = str(reply.error)
+        if getattr(reply, "error_kind", None) == "invalid_key":
+            error += " Text KEY <your-key> to replace it."
+        text = f"{text}\n\n{error}" if text else error
     parts = split_text(text or "(The assistant gave no answer; try rephrasing.)")
     now, later = first_page(parts)
     records = services.backend.records

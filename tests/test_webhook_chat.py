@@ -1,0 +1,190 @@
+"""Chatting by SMS through the real agent and a fake Gemini: inline and late replies, splitting, MMS, web."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from delta3_core import accounts, agent, history, keys
+from delta3_core.sms_text import SMS_MAX_CHARS
+from delta3_core.workspace import Workspace
+from sms_webhook import create_app
+from tests.fixtures.gemini import gemini_call, gemini_calls, gemini_text
+from tests.fixtures.twilio import PHONE, TWILIO_NUMBER, Texter, inbound_form, twiml_media, twiml_messages
+
+PASSWORD = "correct-horse-battery"
+KEY = "AIza-sms-chat-test-key-0000000000000"
+
+
+@pytest.fixture(autouse=True)
+def fast_bcrypt(monkeypatch):
+    """Cheap password hashes: these tests are about chat, not hashing cost."""
+    monkeypatch.setattr(accounts, "BCRYPT_ROUNDS", 4)
+
+
+def _make_app(settings, **changes):
+    app = create_app(replace(settings, **changes))
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def chat_app(sms_settings, fake_gemini):
+    """The webhook with a short inline wait, and PHONE linked to an account that has a Gemini key."""
+    app = _make_app(sms_settings, sms_reply_wait_s=0.5)
+    backend = app.extensions["delta3_sms"].services.backend
+    user = accounts.register(backend, "sam@example.com", PASSWORD)
+    accounts.link_phone(backend, user.user_id, PHONE)
+    keys.set_gemini_key(backend, user.user_id, KEY)
+    app.user = user
+    yield app
+    app.extensions["delta3_sms"].close()
+
+
+@pytest.fixture
+def sam(chat_app):
+    """Signed SMS from Sam's phone."""
+    return Texter(chat_app.test_client())
+
+
+def _words(n: int) -> str:
+    return " ".join(f"word{i}" for i in range(n))
+
+
+def _unmark(parts: list[str]) -> str:
+    """Join message parts back into the answer, dropping the "(i/n)" marks and MORE notes."""
+    kept = []
+    for part in parts:
+        lines = [line for line in part.split("\n") if not line.startswith(("Reply MORE", "("))]
+        kept.append(" ".join(lines))
+    return " ".join(kept)
+
+
+def test_quick_answer_comes_back_inline_and_is_saved_as_sms(sam, chat_app, fake_gemini):
+    fake_gemini.enqueue(gemini_text("FizzBuzz prints numbers, Fizz for 3s and Buzz for 5s."))
+    assert sam.reply("what is fizzbuzz") == ["FizzBuzz prints numbers, Fizz for 3s and Buzz for 5s."]
+    request = fake_gemini.generate_requests[-1]
+    assert request.api_key == KEY
+    assert "SMS" in request.system_text  # the agent was told to be brief
+    saved = history.recent(chat_app.extensions["delta3_sms"].services.backend, chat_app.user.user_id)
+    assert [(m.role, m.channel) for m in saved] == [("user", "sms"), ("assistant", "sms")]
+
+
+def test_slow_model_answer_arrives_through_messages_api(sam, fake_gemini, fake_twilio):
+    fake_gemini.enqueue(gemini_text("Here is the slow answer.").later(2.0))
+    response = sam.send("think hard about this")
+    assert response.status_code == 200
+    assert twiml_messages(response.data) == []  # Twilio got its answer in time: empty <Response/>
+    sent = fake_twilio.wait_for(1)
+    assert sent[0]["body"] == "Here is the slow answer."
+    assert (sent[0]["to"], sent[0]["from"]) == (PHONE, TWILIO_NUMBER)
+
+
+def test_messages_of_one_phone_are_answered_in_order(sam, fake_gemini, fake_twilio):
+    # If the second message ran alongside the first, its quick answer would be sent first.
+    fake_gemini.enqueue(gemini_text("answer one").later(1.5), gemini_text("answer two"))
+    assert twiml_messages(sam.send("question one").data) == []
+    assert twiml_messages(sam.send("question two").data) == []
+    sent = fake_twilio.wait_for(2)
+    assert [m["body"] for m in sent] == ["answer one", "answer two"]
+
+
+def test_long_answer_is_split_in_order_within_the_limit(sam, fake_gemini):
+    answer = _words(500)  # about 3,900 characters: three messages
+    fake_gemini.enqueue(gemini_text(answer))
+    parts = sam.reply("explain everything")
+    assert len(parts) == 3
+    assert all(len(p) <= SMS_MAX_CHARS for p in parts)
+    assert [p.rsplit("\n", 1)[1] for p in parts] == ["(1/3)", "(2/3)", "(3/3)"]
+    assert _unmark(parts) == answer
+
+
+def test_very_long_answer_is_paged_with_more(sam, fake_gemini):
+    answer = _words(1400)  # about 12,000 characters: more than three messages
+    fake_gemini.enqueue(gemini_text(answer))
+    pages = [sam.reply("tell me all of it")]
+    assert "Reply MORE" in pages[0][-1]
+    while "Reply MORE" in pages[-1][-1]:
+        pages.append(sam.reply("more"))
+        assert len(pages) < 10
+    parts = [p for page in pages for p in page]
+    assert all(len(p) <= SMS_MAX_CHARS for p in parts)
+    assert _unmark(parts) == answer
+    assert "nothing more" in sam.reply("MORE")[0]
+    assert len(fake_gemini.generate_requests) == 1  # MORE never asks the model again
+
+
+def test_late_long_answer_is_sent_as_ordered_messages(sam, fake_gemini, fake_twilio):
+    answer = _words(500)
+    fake_gemini.enqueue(gemini_text(answer).later(1.5))
+    assert twiml_messages(sam.send("explain slowly").data) == []
+    sent = fake_twilio.wait_for(3)
+    assert [m["body"].rsplit("\n", 1)[1] for m in sent] == ["(1/3)", "(2/3)", "(3/3)"]
+    assert _unmark([m["body"] for m in sent]) == answer
+
+
+def test_stop_while_an_answer_is_pending_means_it_is_not_sent(sam, fake_gemini, fake_twilio, chat_app):
+    fake_gemini.enqueue(gemini_text("you should not get this").later(1.5))
+    assert twiml_messages(sam.send("slow question").data) == []
+    assert "unsubscribed" in sam.reply("STOP")[0]
+    chat_app.extensions["delta3_sms"].queues.shutdown(wait=True)  # let the slow answer finish
+    assert fake_twilio.messages == []
+
+
+def test_model_error_is_a_short_reply(sam, fake_gemini):
+    fake_gemini.valid_keys = {"AIza-some-other-key"}
+    reply = sam.reply("hello")[0]
+    assert "KEY" in reply and len(reply) < 400
+
+
+def test_image_is_sent_as_mms_with_an_expiring_link(sms_settings, fake_gemini, require_sandbox):
+    from tests.fixtures.executor import TEST_LIMITS
+
+    app = _make_app(sms_settings, sms_reply_wait_s=10.0, **TEST_LIMITS)
+    try:
+        backend = app.extensions["delta3_sms"].services.backend
+        user = accounts.register(backend, "pic@example.com", PASSWORD)
+        accounts.link_phone(backend, user.user_id, PHONE)
+        keys.set_gemini_key(backend, user.user_id, KEY)
+        png = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+        code = f"open('chart.png', 'wb').write({png!r})"
+        fake_gemini.enqueue(gemini_calls(gemini_call("execute_python", {"code": code})), gemini_text("Made a chart."))
+        texter = Texter(app.test_client())
+        response = texter.post(inbound_form("draw a chart"))
+        assert twiml_messages(response.data) == ["Made a chart."]
+        [url] = twiml_media(response.data)
+        assert url.startswith(sms_settings.public_url + "/media/")
+        path = url[len(sms_settings.public_url):]
+        fetched = texter.client.get(path)
+        assert fetched.status_code == 200 and fetched.data == png and fetched.mimetype == "image/png"
+        assert texter.client.get(path[:-3] + "AAA").status_code == 403  # altered link
+    finally:
+        app.extensions["delta3_sms"].close()
+
+
+def test_conversation_started_by_sms_continues_on_the_web(sms_settings, fake_gemini):
+    """REGISTER, KEY and a chat that writes a file by SMS; then the web sees the same history and files."""
+    app = _make_app(sms_settings, sms_reply_wait_s=10.0)
+    try:
+        services = app.extensions["delta3_sms"].services
+        texter = Texter(app.test_client())
+        assert "Account created" in texter.reply(f"REGISTER web@example.com {PASSWORD}")[0]
+        assert "saved" in texter.reply(f"KEY {KEY}")[0]
+        fake_gemini.enqueue(
+            gemini_calls(gemini_call("write_file", {"path": "hello.py", "content": "print('hi from sms')\n"})),
+            gemini_text("Saved hello.py."))
+        assert texter.reply("make hello.py that prints hi") == ["Saved hello.py."]
+
+        user = accounts.user_for_phone(services.backend, PHONE)
+        assert Workspace(services.backend, user.user_id, sms_settings.quota_bytes).read_text("hello.py") == \
+            "print('hi from sms')\n"
+        fake_gemini.enqueue(gemini_text("It prints hi from sms."))
+        web = agent.collect(agent.chat(services, user.user_id, "what does hello.py print?", channel="web"))
+        assert web.text == "It prints hi from sms." and web.error is None
+        sent_context = str(fake_gemini.generate_requests[-1].contents)
+        assert "make hello.py that prints hi" in sent_context  # the web turn remembers the SMS turn
+        channels = [m.channel for m in history.recent(services.backend, user.user_id) if m.role == "user"]
+        assert channels == ["sms", "web"]
+    finally:
+        app.extensions["delta3_sms"].close()
