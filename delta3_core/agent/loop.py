@@ -125,7 +125,11 @@ def _converse(turn: Turn, attachments: list[str], model_factory: ModelFactory) -
     model = model_factory(api_key, user.model or settings.model, settings.model_timeout_s)
     ctx = ToolContext(services, turn.user_id)
     contents = history_contents(history.context(services.backend, turn.user_id))
-    contents.append(_user_content(ctx, turn.user_message.content, attachments))
+    message = _user_content(ctx, turn.user_message.content, attachments)
+    if contents and contents[-1].role == "user":  # the last turn failed: one user turn with both messages
+        contents[-1].parts.extend(message.parts)
+    else:
+        contents.append(message)
     system = system_instruction(turn.channel, ctx.workspace.describe(max_entries=LISTING_ENTRIES))
     tools = declarations()
     steps, malformed = 0, 0
