@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from delta3_core import accounts
@@ -30,6 +32,14 @@ def clock(monkeypatch):
     fake = Clock()
     monkeypatch.setattr(accounts, "clock", fake)
     return fake
+
+
+@pytest.fixture
+def steady_window():
+    """Start well inside a counting window: the store counts failures in fixed 15-minute windows."""
+    left = accounts.LOGIN_WINDOW_S - time.time() % accounts.LOGIN_WINDOW_S
+    if left < 30:
+        time.sleep(left + 0.5)
 
 
 @pytest.fixture
@@ -113,7 +123,7 @@ def test_wrong_password_and_unknown_email_get_the_same_answer(backend, user):
     assert PASSWORD not in str(unknown.value)
 
 
-def test_login_is_throttled_after_five_failures_even_with_the_right_password(backend, user):
+def test_login_is_throttled_after_five_failures_even_with_the_right_password(backend, user, steady_window):
     for _ in range(accounts.MAX_FAILURES_PER_EMAIL):
         with pytest.raises(AuthError):
             accounts.authenticate(backend, "ada@example.com", "guess number 1")
@@ -123,7 +133,15 @@ def test_login_is_throttled_after_five_failures_even_with_the_right_password(bac
     assert "try again" in str(throttled.value)
 
 
-def test_throttling_holds_across_processes_sharing_the_store(backend, user, second_backend):
+def test_a_successful_login_forgets_earlier_typos(backend, user, steady_window):
+    for _round in range(2):
+        for _ in range(accounts.MAX_FAILURES_PER_EMAIL - 1):
+            with pytest.raises(AuthError):
+                accounts.authenticate(backend, "ada@example.com", "typo password 1")
+        assert accounts.authenticate(backend, "ada@example.com", PASSWORD).user_id == user.user_id
+
+
+def test_throttling_holds_across_processes_sharing_the_store(backend, user, second_backend, steady_window):
     """Failures counted by one app replica stop a login on another."""
     other = second_backend()
     for i in range(accounts.MAX_FAILURES_PER_EMAIL):
@@ -135,7 +153,7 @@ def test_throttling_holds_across_processes_sharing_the_store(backend, user, seco
         accounts.authenticate(backend, "ada@example.com", PASSWORD)
 
 
-def test_unknown_emails_are_throttled_too(backend):
+def test_unknown_emails_are_throttled_too(backend, steady_window):
     for _ in range(accounts.MAX_FAILURES_PER_EMAIL):
         with pytest.raises(AuthError):
             accounts.authenticate(backend, "ghost@example.com", PASSWORD)
@@ -143,7 +161,7 @@ def test_unknown_emails_are_throttled_too(backend):
         accounts.authenticate(backend, "ghost@example.com", PASSWORD)
 
 
-def test_one_source_guessing_many_emails_is_throttled(backend, user):
+def test_one_source_guessing_many_emails_is_throttled(backend, user, steady_window):
     for i in range(accounts.MAX_FAILURES_PER_SOURCE):
         with pytest.raises(AuthError):
             accounts.authenticate(backend, f"victim{i}@example.com", "guess number 1", source="203.0.113.9")
