@@ -112,7 +112,7 @@ Streamlit app settings (.streamlit/secrets.toml, or Streamlit Community Cloud > 
     DELTA3_EXECUTOR_FUNCTION = "$(output ExecutorFunctionName)"
     DELTA3_PUBLIC_URL = "${webhook_url%/twilio/webhook}"
     DELTA3_SECRET_KEY = "<the same DELTA3_SECRET_KEY you deployed with>"
-    AWS_REGION = "$(output Region)"
+    AWS_DEFAULT_REGION = "$(output Region)"
 EOF
 if [ -n "$app_user" ] && [ "$app_user" != "None" ]; then
   cat <<EOF

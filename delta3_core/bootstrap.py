@@ -13,6 +13,7 @@ from .errors import ConfigError, StorageError
 
 DEFAULT_NAME = "delta3"
 NONCURRENT_VERSION_DAYS = 30  # old versions of workspace files are kept this long (undo window)
+NO_REGION = "No AWS region is set: set AWS_DEFAULT_REGION (for example AWS_DEFAULT_REGION=us-east-1)."
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 Log = Callable[[str], None]
@@ -34,6 +35,8 @@ class AwsResources:
             f"DELTA3_BUCKET={self.bucket}",
             f"DELTA3_TABLE={self.table}",
             f"DELTA3_KMS_KEY_ID={self.kms_key_id}",
+            # boto3 reads only AWS_DEFAULT_REGION; AWS_REGION is what Lambda and other SDKs use.
+            f"AWS_DEFAULT_REGION={self.region}",
             f"AWS_REGION={self.region}",
         ]
 
@@ -45,7 +48,7 @@ def bootstrap_aws(name: str = DEFAULT_NAME, bucket: str | None = None, table: st
     session = session or boto3.Session()
     region = session.region_name
     if not region:
-        raise ConfigError("No AWS region is set: set AWS_REGION (for example AWS_REGION=us-east-1).")
+        raise ConfigError(NO_REGION)
     try:
         if bucket is None:
             account = session.client("sts").get_caller_identity()["Account"]
@@ -60,7 +63,7 @@ def bootstrap_aws(name: str = DEFAULT_NAME, bucket: str | None = None, table: st
         raise ConfigError("No AWS credentials found: run 'aws configure' or set AWS_PROFILE / "
                           "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.") from None
     except NoRegionError:
-        raise ConfigError("No AWS region is set: set AWS_REGION (for example AWS_REGION=us-east-1).") from None
+        raise ConfigError(NO_REGION) from None
     except ClientError as exc:
         error = exc.response.get("Error", {})
         raise StorageError(f"AWS refused {exc.operation_name}: {error.get('Code', 'error')}: "

@@ -70,6 +70,7 @@ def test_cli_prints_settings_the_app_accepts(mock_aws_account, capsys):
     assert settings.backend == "aws"
     assert settings.bucket.startswith("delta3-workspaces-")
     assert settings.kms_key_id.startswith("arn:aws:kms:eu-west-1:")
+    assert env["AWS_DEFAULT_REGION"] == "eu-west-1"  # the one boto3 reads
 
     assert main(["bootstrap-aws", "--quiet"]) == 0
     again, err = capsys.readouterr()
