@@ -3,7 +3,7 @@
 Starts the real server (`python -m sms_webhook`, waitress) against a fake Gemini that takes
 MODEL_DELAY seconds per answer and a fake Twilio Messages API, then has SENDERS phones text
 it at once, a few messages each, and prints p50/p99 of the time until Twilio gets its HTTP
-answer (Twilio gives up after 15 s). Run: `python bench/webhook.py [--senders 50] [--wait 0.5]`.
+answer (Twilio gives up after 15 s). Run: `python bench/webhook.py [--senders 50] [--waits 0.5,5]`.
 """
 
 from __future__ import annotations
@@ -77,19 +77,19 @@ def _start_server(env: dict) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the webhook server did not start")
 
 
-def _post(url: str, body: str, phone: str) -> float:
+def _post(url: str, body: str, phone: str) -> tuple[float, bool]:
     form = inbound_form(body, phone)
     request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(),
                                      headers={"X-Twilio-Signature": sign(form)})
     started = time.perf_counter()
     with urllib.request.urlopen(request, timeout=60) as response:
-        response.read()
+        answered = b"<Message>" in response.read()
         assert response.status == 200
-    return time.perf_counter() - started
+    return time.perf_counter() - started, answered
 
 
-def _run(base: str, phones: list[str], bodies: list[str]) -> list[float]:
-    def sender(phone: str) -> list[float]:
+def _run(base: str, phones: list[str], bodies: list[str]) -> list[tuple[float, bool]]:
+    def sender(phone: str) -> list[tuple[float, bool]]:
         return [_post(base + "/twilio/webhook", body, phone) for body in bodies]
 
     with ThreadPoolExecutor(max_workers=len(phones)) as pool:
@@ -101,21 +101,16 @@ def _pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def _report(label: str, times: list[float]) -> None:
-    print(f"{label:<34} n={len(times):<4} p50={_pct(times, 50) * 1000:7.1f} ms  "
+def _report(label: str, results: list[tuple[float, bool]]) -> None:
+    times = [t for t, _ in results]
+    answered = sum(1 for _, a in results if a)
+    print(f"{label:<34} n={len(times):<4} answered inline={answered:<4} p50={_pct(times, 50) * 1000:7.1f} ms  "
           f"p99={_pct(times, 99) * 1000:7.1f} ms  max={max(times) * 1000:7.1f} ms  "
           f"mean={statistics.mean(times) * 1000:7.1f} ms")
 
 
-def main() -> None:
-    """Run the benchmark and print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--senders", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=3, help="messages per sender")
-    parser.add_argument("--model-delay", type=float, default=30.0)
-    parser.add_argument("--wait", type=float, default=0.5, help="DELTA3_SMS_REPLY_WAIT for the server")
-    args = parser.parse_args()
-
+def bench_once(args, wait: float) -> None:
+    """One server with reply wait `wait`: print ack latency for commands and for chats."""
     gemini, twilio = FakeGemini(), FakeTwilio().start()
     gemini.default_reply = gemini_text("Here is your answer.").later(args.model_delay)
     phones = [f"+1415555{i:04d}" for i in range(args.senders)]
@@ -125,24 +120,36 @@ def main() -> None:
         env.update({"DELTA3_DATA_DIR": data_dir, "DELTA3_SECRET_KEY": TEST_SECRET, "DELTA3_PUBLIC_URL": PUBLIC_URL,
                     "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                     "TWILIO_PHONE_NUMBER": TWILIO_NUMBER, "TWILIO_API_BASE_URL": twilio.base_url,
-                    "GOOGLE_GEMINI_BASE_URL": gemini.base_url, "DELTA3_SMS_REPLY_WAIT": str(args.wait),
+                    "GOOGLE_GEMINI_BASE_URL": gemini.base_url, "DELTA3_SMS_REPLY_WAIT": str(wait),
                     "DELTA3_SMS_RATE_GLOBAL": "100000", "PYTHONPATH": str(ROOT)})
         proc, base = _start_server(env)
         try:
-            print(f"webhook bench: {args.senders} concurrent senders x {args.rounds} messages, "
-                  f"model takes {args.model_delay:.0f} s, reply wait {args.wait} s, waitress (python -m sms_webhook)")
+            print(f"\n{args.senders} concurrent senders x {args.rounds} messages, model takes "
+                  f"{args.model_delay:.0f} s, DELTA3_SMS_REPLY_WAIT={wait}, DELTA3_SMS_WORKERS=8 (default)")
             commands = _run(base, phones, ["HELP"])
             chats = _run(base, phones, [f"write hello world, version {r}" for r in range(args.rounds)])
             _report("ack latency, HELP (answered inline)", commands)
-            _report("ack latency, chat (model busy 30 s)", chats)
-            p99 = _pct(chats, 99)
-            print(f"chat p99 / 1 s target = {p99:.2f}; p99 / Twilio's 15 s timeout = {p99 / TWILIO_TIMEOUT_S:.3f}; "
-                  f"model requests started so far: {len(gemini.generate_requests)}")
+            _report("ack latency, chat (model busy)", chats)
+            p99 = _pct([t for t, _ in chats], 99)
+            print(f"chat p99 / 1 s target = {p99:.2f}; p99 / Twilio's 15 s timeout = {p99 / TWILIO_TIMEOUT_S:.3f}")
         finally:
             proc.terminate()
             proc.wait(10)
             gemini.close()
             twilio.stop()
+
+
+def main() -> None:
+    """Run the benchmark for each reply wait and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--senders", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3, help="messages per sender")
+    parser.add_argument("--model-delay", type=float, default=30.0)
+    parser.add_argument("--waits", default="0.5,5", help="DELTA3_SMS_REPLY_WAIT values to try (comma-separated)")
+    args = parser.parse_args()
+    print("webhook bench: real server (python -m sms_webhook, waitress), fake Gemini and fake Twilio over HTTP")
+    for wait in (float(w) for w in args.waits.split(",")):
+        bench_once(args, wait)
 
 
 if __name__ == "__main__":

@@ -110,8 +110,10 @@ class SmsChannel:
             self._defer(inbound)
             return SmsReply()
         pending = PendingReply(on_late=lambda reply: self.deliver(inbound, reply))
-        self.queues.submit(inbound.phone, lambda: pending.finish(self.process(inbound, command)))
-        return pending.wait(self.services.settings.sms_reply_wait_s) or SmsReply()
+        starts_now = self.queues.submit(inbound.phone, lambda: self.process(inbound, command), pending.finish)
+        # Behind another job the answer cannot be quick: free Twilio (and this thread) at once.
+        wait_s = self.services.settings.sms_reply_wait_s if starts_now else 0.0
+        return pending.wait(wait_s) or SmsReply()
 
     def process(self, inbound: Inbound, command: Command | None = None) -> SmsReply:
         """Run the message (command or chat) to its reply; an unexpected failure becomes an apology."""

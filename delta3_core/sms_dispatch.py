@@ -45,33 +45,49 @@ class PhoneQueues:
 
     def __init__(self, workers: int):
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sms-worker")
+        self._workers = workers
         self._lock = threading.Lock()
         self._queues: dict[str, deque] = {}
 
-    def submit(self, phone: str, job: Callable[[], None]) -> None:
-        """Queue `job` behind any earlier job of the same phone."""
+    def submit(self, phone: str, job: Callable[[], object],
+               on_done: Callable[[object], None] | None = None) -> bool:
+        """Queue `job` behind any earlier job of the same phone; True if a worker can start it right away.
+
+        `on_done(result)` runs once the job has left the queue, so whoever it wakes sees the phone free.
+        """
         with self._lock:
             queue = self._queues.get(phone)
             if queue is not None:  # a job of this phone is running; it will pick this one up
-                queue.append(job)
-                return
-            self._queues[phone] = deque([job])
+                queue.append((job, on_done))
+                return False
+            self._queues[phone] = deque([(job, on_done)])
+            # Each phone with a queue holds at most one worker, so more phones than workers means a wait.
+            starts_now = len(self._queues) <= self._workers
         self._pool.submit(self._drain_one, phone)
+        return starts_now
 
     def _drain_one(self, phone: str) -> None:
         while True:
             with self._lock:
-                job = self._queues[phone][0]
+                job, on_done = self._queues[phone][0]
+            result = None
             try:
-                job()
+                result = job()
             except Exception:  # a failed job must not block the phone's later messages
                 log.exception("an SMS job failed")
             with self._lock:
                 queue = self._queues[phone]
                 queue.popleft()
-                if not queue:
+                more = bool(queue)
+                if not more:
                     del self._queues[phone]
-                    return
+            if on_done is not None:
+                try:
+                    on_done(result)
+                except Exception:
+                    log.exception("an SMS job's completion failed")
+            if not more:
+                return
             try:  # resubmit rather than loop, so one busy phone cannot hold a worker while others wait
                 self._pool.submit(self._drain_one, phone)
                 return

@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"sms_webhook: {error}", file=sys.stderr)
         return 2
+    import delta3_core.agent  # noqa: F401  (loaded now, so the first text does not pay for the import)
     try:
         serve(app, host=args.host, port=args.port, threads=args.threads, ident="delta3-sms")
     finally:
