@@ -247,3 +247,33 @@ def test_pictures_made_by_a_run_are_reported(services, alice, fake_gemini):
 def test_blocked_prompt_and_empty_answer_are_distinguished(services, alice, fake_gemini):
     fake_gemini.enqueue(FakeReply(parts=[], finish_reason="STOP"))
     assert collect(chat(services, alice, "say nothing")).error_kind == "empty"
+
+
+def test_file_tools_and_history_work_on_every_backend(backend, tmp_path, fake_gemini):
+    from delta3_core.services import Services
+    from tests.fixtures.storage import local_settings
+
+    services = Services(local_settings(tmp_path), backend)
+    carol = add_user(services, "carol", "key-carol")
+    fake_gemini.enqueue(gemini_calls(gemini_call("write_file", {"path": "notes/a.md", "content": "# Notes"})),
+                        gemini_calls(gemini_call("read_file", {"path": "notes/a.md"}),
+                                     gemini_call("list_files", {"path": "notes"})),
+                        gemini_text("Saved your notes."), gemini_text("You have notes/a.md."))
+    events = list(chat(services, carol, "save my notes"))
+    assert [(f.name, f.ok) for f in finished(events)] == [("write_file", True), ("read_file", True),
+                                                          ("list_files", True)]
+    assert finished(events)[1].result == "# Notes" and "notes/a.md (7 bytes)" in finished(events)[2].result
+    collect(chat(services, carol, "what files do I have?"))
+    assert "notes/a.md" in fake_gemini.generate_requests[-1].system_text
+    assert [m.role for m in history.recent(services.backend, carol)] == [
+        "user", "tool", "tool", "tool", "assistant", "user", "assistant"]
+
+
+def test_check_key_for_the_settings_page(settings, fake_gemini):
+    from delta3_core.agent import check_key
+    from delta3_core.errors import ModelError
+
+    fake_gemini.valid_keys = {"AIza-good"}
+    check_key(settings, "AIza-good")
+    with pytest.raises(ModelError, match="rejected that API key"):
+        check_key(settings, "AIza-typo")
