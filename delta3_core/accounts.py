@@ -142,7 +142,10 @@ def authenticate(backend: Backend, email: str, password: str, source: str | None
     try:
         email = normalize_email(email)
     except ValidationError:
+        source_keys = _throttle_keys("", source)[1:]  # still a guess from this source
+        _check_throttle(backend, source_keys)
         _burn_time(password)
+        _record_failure(backend, source_keys)
         raise AuthError(_WRONG_CREDENTIALS) from None
     keys = _throttle_keys(email, source)
     _check_throttle(backend, keys)

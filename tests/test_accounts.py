@@ -167,6 +167,8 @@ def test_one_source_guessing_many_emails_is_throttled(backend, user, steady_wind
             accounts.authenticate(backend, f"victim{i}@example.com", "guess number 1", source="203.0.113.9")
     with pytest.raises(ThrottledError):
         accounts.authenticate(backend, "ada@example.com", PASSWORD, source="203.0.113.9")
+    with pytest.raises(ThrottledError):
+        accounts.authenticate(backend, "not an email", PASSWORD, source="203.0.113.9")
     # the real owner, elsewhere, is not locked out by someone else's guessing
     assert accounts.authenticate(backend, "ada@example.com", PASSWORD, source="198.51.100.7")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 
@@ -23,9 +24,9 @@ def test_build_services_opens_the_backend_the_settings_choose(tmp_path, monkeypa
 
 
 def test_build_services_reads_the_environment_by_default(tmp_path, monkeypatch):
+    for name in [n for n in os.environ if n.startswith("DELTA3_")]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("DELTA3_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("DELTA3_SECRET_KEY", raising=False)
-    monkeypatch.delenv("DELTA3_BACKEND", raising=False)
     services = build_services()
     assert services.settings.data_dir == tmp_path
     assert (tmp_path / "secret_key").exists()
