@@ -6,12 +6,23 @@ from dataclasses import replace
 
 import pytest
 
-from delta3_core import accounts, agent, history, keys
+from delta3_core import accounts, history, keys
 from delta3_core.sms_text import SMS_MAX_CHARS
 from delta3_core.workspace import Workspace
 from sms_webhook import create_app
 from tests.fixtures.gemini import gemini_call, gemini_calls, gemini_text
-from tests.fixtures.twilio import PHONE, TWILIO_NUMBER, Texter, inbound_form, twiml_media, twiml_messages
+from tests.fixtures.twilio import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    PHONE,
+    PUBLIC_URL,
+    TWILIO_NUMBER,
+    Texter,
+    inbound_form,
+    twiml_media,
+    twiml_messages,
+)
+from tests.fixtures.web import WebUser
 
 PASSWORD = "correct-horse-battery"
 KEY = "AIza-sms-chat-test-key-0000000000000"
@@ -163,9 +174,11 @@ def test_image_is_sent_as_mms_with_an_expiring_link(sms_settings, fake_gemini, r
         app.extensions["delta3_sms"].close()
 
 
-def test_conversation_started_by_sms_continues_on_the_web(sms_settings, fake_gemini):
-    """REGISTER, KEY and a chat that writes a file by SMS; then the web sees the same history and files."""
-    app = _make_app(sms_settings, sms_reply_wait_s=10.0)
+def test_conversation_started_by_sms_continues_on_the_web(web_env, web_app, fake_gemini, fake_twilio):
+    """REGISTER, KEY and a chat that writes a file by SMS; then the web Chat page shows it and carries on."""
+    settings = replace(web_env, public_url=PUBLIC_URL, twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
+                       twilio_phone_number=TWILIO_NUMBER, twilio_api_base_url=fake_twilio.base_url)
+    app = _make_app(settings, sms_reply_wait_s=10.0)
     try:
         services = app.extensions["delta3_sms"].services
         texter = Texter(app.test_client())
@@ -175,16 +188,21 @@ def test_conversation_started_by_sms_continues_on_the_web(sms_settings, fake_gem
             gemini_calls(gemini_call("write_file", {"path": "hello.py", "content": "print('hi from sms')\n"})),
             gemini_text("Saved hello.py."))
         assert texter.reply("make hello.py that prints hi") == ["Saved hello.py."]
-
-        user = accounts.user_for_phone(services.backend, PHONE)
-        assert Workspace(services.backend, user.user_id, sms_settings.quota_bytes).read_text("hello.py") == \
-            "print('hi from sms')\n"
-        fake_gemini.enqueue(gemini_text("It prints hi from sms."))
-        web = agent.collect(agent.chat(services, user.user_id, "what does hello.py print?", channel="web"))
-        assert web.text == "It prints hi from sms." and web.error is None
-        sent_context = str(fake_gemini.generate_requests[-1].contents)
-        assert "make hello.py that prints hi" in sent_context  # the web turn remembers the SMS turn
-        channels = [m.channel for m in history.recent(services.backend, user.user_id) if m.role == "user"]
-        assert channels == ["sms", "web"]
     finally:
         app.extensions["delta3_sms"].close()
+
+    user = accounts.user_for_phone(services.backend, PHONE)
+    assert Workspace(services.backend, user.user_id, settings.quota_bytes).read_text("hello.py") == \
+        "print('hi from sms')\n"
+    token = accounts.create_session(services.backend, user.user_id)
+    at = web_app(user=WebUser(user.user_id, user.email, PASSWORD, token), page="pages/chat.py")
+    shown = "\n".join(m.value for m in at.markdown)
+    assert "make hello.py that prints hi" in shown and "Saved hello.py." in shown  # the SMS turn, on the web
+
+    fake_gemini.enqueue(gemini_text("It prints hi from sms."))
+    at.chat_input[0].set_value("what does hello.py print?").run()
+    assert not at.exception and not at.error
+    assert "It prints hi from sms." in "\n".join(m.value for m in at.markdown)
+    assert "make hello.py that prints hi" in str(fake_gemini.generate_requests[-1].contents)  # same context
+    channels = [m.channel for m in history.recent(services.backend, user.user_id) if m.role == "user"]
+    assert channels == ["sms", "web"]
