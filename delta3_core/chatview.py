@@ -10,11 +10,13 @@ import streamlit as st
 
 from .errors import Delta3Error
 from .storage.base import Message
+from .webauth import plain
 from .workspace import Workspace, validate_path
 
 UPLOAD_DIR = "uploads"
 IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
 _CURSOR = " ▌"
+AVATARS = {"user": ":material/person:", "assistant": ":material/smart_toy:"}
 
 
 # ---------------------------------------------------------------- pure helpers
@@ -118,7 +120,7 @@ def _show_tool(message: Message) -> None:
 def render_history(ws: Workspace, messages: Iterable[Message]) -> None:
     """Draw the conversation as chat bubbles."""
     for speaker, group in group_turns(messages):
-        with st.chat_message(speaker):
+        with st.chat_message(speaker, avatar=AVATARS[speaker]):
             for message in group:
                 if message.role == "tool":
                     _show_tool(message)
@@ -157,7 +159,7 @@ def stream_answer(ws: Workspace, events: Iterator[Any]) -> None:
     from .agent.events import ErrorEvent, Final, TextDelta, ToolFinished, ToolStarted
 
     live, running, shown_text = _LiveText(), {}, ""
-    with st.chat_message("assistant"):
+    with st.chat_message("assistant", avatar=AVATARS["assistant"]):
         try:
             for event in events:
                 if isinstance(event, TextDelta):
@@ -185,7 +187,7 @@ def stream_answer(ws: Workspace, events: Iterator[Any]) -> None:
                         st.caption(usage)
                 elif isinstance(event, ErrorEvent):
                     live.close()
-                    st.error(event.message)
+                    st.error(plain(event.message))
         except Delta3Error as error:
             live.close()
-            st.error(str(error))
+            st.error(plain(str(error)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import time
 
@@ -225,9 +226,17 @@ def render_cookie_ops() -> None:
             f"(location.protocol === 'https:' ? '; Secure' : '');</script>", unsafe_allow_javascript=True)
 
 
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#|~$])")
+
+
+def plain(text: str) -> str:
+    """Escape Markdown, so a sentence naming __init__.py or a*b shows exactly as written."""
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+
+
 def show_flash() -> None:
     """Show (once) the message left by the last form callback."""
     flash = st.session_state.pop(FLASH, None)
     if flash:
         kind, text = flash
-        {"error": st.error, "success": st.success}.get(kind, st.info)(text)
+        {"error": st.error, "success": st.success}.get(kind, st.info)(plain(text))

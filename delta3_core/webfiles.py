@@ -12,7 +12,7 @@ import streamlit as st
 
 from .errors import Delta3Error, ValidationError
 from .storage.base import FileInfo
-from .webauth import FLASH
+from .webauth import FLASH, plain
 from .workspace import Workspace, validate_path
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg"}
@@ -43,12 +43,18 @@ def listing_rows(files: list[FileInfo]) -> list[dict[str, Any]]:
     rows = []
     for info in files:
         depth = info.path.count("/")
-        name = posixpath.basename(info.path)
-        icon = "📁" if info.is_dir else "📄"
-        rows.append({"Name": "\u2003" * depth + f"{icon} {name}", "Path": info.path,
+        name = posixpath.basename(info.path) + ("/" if info.is_dir else "")
+        rows.append({"Name": "\u2003\u2003" * depth + name, "Path": info.path,
                      "Size": "" if info.is_dir else human_size(info.size),
                      "Modified": datetime.fromtimestamp(info.mtime, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")})
     return rows
+
+
+def default_file(files: list[FileInfo]) -> str | None:
+    """The file to open first: the most recently changed one, skipping caches and compiled files."""
+    candidates = [f for f in files if not f.is_dir and "__pycache__" not in f.path and not f.path.endswith(".pyc")]
+    candidates = candidates or [f for f in files if not f.is_dir]
+    return max(candidates, key=lambda f: (f.mtime, f.path)).path if candidates else None
 
 
 def file_kind(path: str) -> str:
@@ -172,11 +178,12 @@ def show_file(ws: Workspace, path: str, mtime: float) -> None:
             text = ws.read_text(path, limit=EDIT_LIMIT)
             # The key changes with the file's mtime, so a change made elsewhere (a run) reloads the editor.
             reply = code_editor(text, lang=editor_language(path), height=[18, 40], buttons=[SAVE_BUTTON],
-                                key=f"editor:{path}:{mtime}", options={"wrap": False, "showPrintMargin": False})
+                                key=f"editor:{path}:{mtime}", props={"showGutter": True},
+                                options={"wrap": False, "showPrintMargin": False, "showLineNumbers": True})
             st.caption("Edit, then press **Save** (or Ctrl+Enter).")
             if reply and reply.get("type") == "submit" and reply.get("id") != st.session_state.get("saved_id"):
                 st.session_state["saved_id"] = reply["id"]
                 if act(lambda: ws.write_text(path, reply["text"]), f"Saved {path}."):
                     st.rerun()
     except Delta3Error as error:
-        st.warning(f"{error} You can still download it.", icon=":material/draft:")
+        st.warning(plain(f"{error} You can still download it."), icon=":material/draft:")

@@ -23,10 +23,6 @@ with actions.popover("Clear chat", icon=":material/delete_sweep:", width="stretc
     st.button("Delete messages", type="primary", on_click=clear_chat)
 webauth.show_flash()
 
-with st.sidebar:
-    today = usage.usage_today(services.backend, user.user_id)
-    st.caption(f"Today: {today.get('tokens_in', 0):,} tokens in · {today.get('tokens_out', 0):,} out")
-
 if not has_key:
     st.info("Welcome! To start chatting, add your Google Gemini API key in Settings. "
             "It is stored encrypted and only used for your requests.", icon=":material/key:")
@@ -45,9 +41,12 @@ if prompt and (prompt.text.strip() or prompt.files):
         st.error(str(error))
         st.stop()
     text = prompt.text.strip() or "I attached some files."
-    with st.chat_message("user"):
+    with st.chat_message("user", avatar=chatview.AVATARS["user"]):
         st.markdown(text)
         if attached:
             st.caption("Attached: " + ", ".join(attached))
     events = agent.chat(services, user.user_id, text, channel="web", attachments=attached)
     chatview.stream_answer(workspace, events)
+
+today = usage.usage_today(services.backend, user.user_id)  # after the answer, so it counts it
+st.sidebar.caption(f"Today: {today.get('tokens_in', 0):,} tokens in · {today.get('tokens_out', 0):,} out")

@@ -40,18 +40,21 @@ st.dataframe(webfiles.listing_rows(files), hide_index=True, column_order=("Name"
 if not paths:
     st.stop()
 current = st.session_state.get("open_path")
-path = st.selectbox("Open file", paths, index=paths.index(current) if current in paths else 0, key="open_choice")
+if current not in paths:
+    current = webfiles.default_file(files)
+path = st.selectbox("Open file", paths, index=paths.index(current), key="open_choice")
 st.session_state["open_path"] = path
 info = next(f for f in files if f.path == path)
 
-head = st.columns([4, 1, 1, 1], vertical_alignment="bottom")
-head[0].subheader(path)
-head[1].download_button("Download", lambda: ws.read_bytes(path), path.rsplit("/", 1)[-1], icon=":material/download:")
-with head[2].popover("Rename", icon=":material/edit:"):
+st.subheader(webauth.plain(path), divider="gray")
+actions = st.columns([1, 1, 1, 3], vertical_alignment="center")
+actions[0].download_button("Download", lambda: ws.read_bytes(path), path.rsplit("/", 1)[-1],
+                           icon=":material/download:", width="stretch")
+with actions[1].popover("Rename", icon=":material/edit:", width="stretch"):
     st.text_input("New name", value=path.rsplit("/", 1)[-1], key="rename_to")
     st.button("Rename", on_click=webfiles.rename_open, args=(ws, path))
-with head[3].popover("Delete", icon=":material/delete:"):
-    st.write(f"Delete **{path}**? This cannot be undone.")
+with actions[2].popover("Delete", icon=":material/delete:", width="stretch"):
+    st.write(f"Delete **{webauth.plain(path)}**? This cannot be undone.")
     st.button("Delete for good", type="primary", on_click=webfiles.delete, args=(ws, path))
-
+actions[3].caption(f"{webfiles.human_size(info.size)} · changed {webfiles.listing_rows([info])[0]['Modified']}")
 webfiles.show_file(ws, path, info.mtime)

@@ -117,4 +117,8 @@ def test_helpers():
     assert webfiles.editor_language("src/app.py") == "python" and webfiles.editor_language("Makefile") == "makefile"
     assert webfiles.editor_language("x.unknown") == "text"
     rows = webfiles.listing_rows([FileInfo("d", 0, 0.0, True), FileInfo("d/f.py", 2048, 0.0)])
-    assert rows[1]["Name"].endswith("📄 f.py") and rows[1]["Size"] == "2.0 KB" and rows[0]["Modified"].endswith("UTC")
+    assert rows[0]["Name"] == "d/" and rows[1]["Name"] == "\u2003\u2003f.py"
+    assert rows[1]["Size"] == "2.0 KB" and rows[0]["Modified"].endswith("UTC")
+    made = [FileInfo("__pycache__/m.pyc", 1, 9.0), FileInfo("m.py", 1, 5.0), FileInfo("a.py", 1, 1.0)]
+    assert webfiles.default_file(made) == "m.py"  # newest, but not a compiled cache file
+    assert webfiles.default_file([]) is None
