@@ -149,3 +149,11 @@ def test_check_key_accepts_a_working_key_and_rejects_a_bad_one(fake_gemini):
     assert [(r.action, r.api_key) for r in fake_gemini.requests] == [("list", "good-key"), ("list", "wrong-key")]
     with pytest.raises(ModelError):
         check_key("  ")
+
+
+def test_google_genai_own_variables_are_honoured(fake_gemini, monkeypatch):
+    fake_gemini.enqueue(gemini_text("stable"), gemini_text("beta"))
+    run(GeminiModel("k", "gemini-2.5-flash"))
+    monkeypatch.setenv("GOOGLE_GENAI_API_VERSION", "beta")  # what an operator sets to use v1beta
+    run(GeminiModel("k", "gemini-2.5-flash"))
+    assert [r.api_version for r in fake_gemini.generate_requests] == ["v1", "v1beta"]
