@@ -59,8 +59,10 @@ def media_url(services, user_id: str, path: str, ttl_s: int = MEDIA_TTL_S) -> st
     settings = services.settings
     if settings.backend == "aws":
         import boto3
+        from botocore.config import Config
 
-        return boto3.client("s3").generate_presigned_url(
+        # SigV4 links carry their lifetime (X-Amz-Expires) and work in every region.
+        return boto3.client("s3", config=Config(signature_version="s3v4")).generate_presigned_url(
             "get_object", Params={"Bucket": settings.bucket, "Key": f"users/{user_id}/workspace/{path}"},
             ExpiresIn=ttl_s)
     if not settings.public_url:

@@ -172,3 +172,31 @@ def test_media_token_cannot_be_forged_or_moved_to_another_file():
         read_token("t" * 40, token, now=1001)
     with pytest.raises(AuthError):
         read_token("s" * 40, "garbage", now=1001)
+
+
+def test_aws_media_link_is_an_s3_presigned_url_that_expires(settings, mock_aws_account):
+    import urllib.parse
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from delta3_core.media_links import urls_for
+
+    services = SimpleNamespace(settings=replace(settings, backend="aws", bucket="delta3-media-test"))
+    [url] = urls_for(services, "user1", ["plots/chart.png"])
+    parsed = urllib.parse.urlparse(url)
+    query = urllib.parse.parse_qs(parsed.query)
+    assert "delta3-media-test" in parsed.netloc + parsed.path
+    assert parsed.path.endswith("/users/user1/workspace/plots/chart.png")
+    assert query["X-Amz-Expires"] == ["3600"]
+
+
+def test_media_links_skip_paths_outside_the_workspace(settings):
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from delta3_core.media_links import read_token, urls_for
+
+    services = SimpleNamespace(settings=replace(settings, public_url="https://x.test"))
+    urls = urls_for(services, "user1", ["../../etc/passwd.png", "ok.png"])
+    assert len(urls) == 1
+    assert read_token(settings.secret_key, urls[0].rsplit("/", 1)[1]) == ("user1", "ok.png")
