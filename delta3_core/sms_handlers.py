@@ -126,7 +126,10 @@ def _save_key(services, user, key: str) -> SmsReply:
         if error.kind == "invalid_key":
             return SmsReply.text(f"Gemini did not accept that key, so it was not saved: {error}")
         note = " (Gemini could not be reached to check it.)"
-    keys.set_gemini_key(services.backend, user.user_id, key)
+    except Exception as error:  # a malformed key can break the HTTP client; set_gemini_key says what is wrong
+        log.warning("could not check a Gemini key (%s)", type(error).__name__)
+        note = " (Gemini could not be reached to check it.)"
+    keys.set_gemini_key(services.backend, user.user_id, key)  # ValidationError for a malformed key
     return SmsReply.text(f"Gemini key {keys.mask_key(key)} saved.{note} You can chat now.")
 
 

@@ -168,6 +168,13 @@ def test_key_refused_by_gemini_is_not_saved(texter, backend, linked, fake_gemini
     assert keys.get_gemini_key(backend, linked.user_id) is None
 
 
+@pytest.mark.parametrize("bad_key", ["ключ-ключ-ключ-ключ", "A" * 300])
+def test_malformed_key_is_refused_clearly(texter, backend, linked, fake_gemini, bad_key):
+    reply = texter.reply(f"KEY {bad_key}")[0]
+    assert "Gemini API key" in reply and "wrong" not in reply
+    assert keys.get_gemini_key(backend, linked.user_id) is None
+
+
 def test_key_from_unlinked_phone_is_refused(texter, fake_gemini):
     assert "not linked" in texter.reply("KEY AIza-some-key-000000000000000000")[0]
     assert fake_gemini.requests == []
