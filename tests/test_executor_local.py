@@ -1,0 +1,252 @@
+"""The local executor against the real bubblewrap sandbox: adversarial programs from issue 3."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from dataclasses import replace
+
+import pytest
+
+from delta3_core.errors import SandboxUnavailableError, ValidationError
+from delta3_core.executor import make_executor, sandbox_status
+from delta3_core.executor.local import LocalExecutor
+
+pytestmark = pytest.mark.sandbox
+
+
+def test_code_runs_and_its_files_stay_in_the_users_workspace(local_executor, local_backend):
+    result = local_executor.run("alice", "python", "print('hello'); open('out.txt', 'w').write('data')")
+    assert result.ok and result.stdout == "hello\n" and result.exit_code == 0
+    assert result.files_changed == ["out.txt"]
+    assert local_backend.files.read_bytes("alice", "out.txt") == b"data"
+
+
+def test_shell_commands_run_in_the_workspace(local_executor, local_backend):
+    local_backend.files.write_bytes("alice", "notes.txt", b"x")
+    result = local_executor.run("alice", "shell", "pwd; ls; echo $HOME")
+    assert result.stdout.split() == ["/workspace", "notes.txt", "/workspace"]
+
+
+def test_endless_loop_is_stopped_by_the_time_limit_and_the_host_stays_usable(local_executor):
+    result = local_executor.run("alice", "python", "while True: pass")
+    assert result.limit_hit in ("wall_time", "cpu_time")
+    assert "time" in result.message
+    after = local_executor.run("alice", "python", "print(1)")
+    assert after.stdout == "1\n", after
+
+
+def test_sleep_forever_is_stopped_by_the_wall_clock(local_executor):
+    result = local_executor.run("alice", "shell", "sleep 1000")
+    assert result.limit_hit == "wall_time"
+    assert "2-second time limit" in result.message
+
+
+def test_memory_bomb_is_stopped_with_a_memory_message(local_executor):
+    result = local_executor.run("alice", "python", "blocks = []\nwhile True: blocks.append(bytearray(10**7))")
+    assert result.limit_hit == "memory", result
+    assert "256 MB" in result.message
+
+
+def test_python_fork_bomb_hits_the_process_limit(local_executor):
+    result = local_executor.run("alice", "python", "import os\nwhile True: os.fork()")
+    assert result.limit_hit == "processes"
+    assert "at most 32" in result.message
+
+
+def test_one_users_fork_bomb_does_not_starve_another_users_run(local_executor):
+    bomb = threading.Thread(target=local_executor.run, args=("mallory", "shell", "b(){ b | b & }; b; sleep 2"))
+    bomb.start()
+    try:
+        code = "import subprocess\nps = [subprocess.Popen(['sleep', '0.2']) for _ in range(20)]\n" \
+               "print(sum(p.wait() == 0 for p in ps))"
+        result = local_executor.run("alice", "python", code)
+    finally:
+        bomb.join()
+    assert result.stdout == "20\n", result.stderr
+
+
+def test_output_flood_is_cut_and_marked(local_executor):
+    result = local_executor.run("alice", "python", "while True: print('spam' * 100)")
+    assert result.limit_hit == "output" and result.stdout_truncated
+    assert len(result.stdout) < 16 * 1024 + 200
+    assert result.stdout.endswith("[output truncated: only the first 16 KB was kept]")
+
+
+def test_one_huge_line_is_truncated_but_the_run_completes(local_executor):
+    result = local_executor.run("alice", "python", "import sys; sys.stdout.write('x' * 1_000_000); print('done')")
+    assert result.exit_code == 0 and result.stdout_truncated
+    assert "Output was cut to the first 16 KB" in result.message
+
+
+def test_binary_output_is_decoded_with_replacement_characters(local_executor):
+    result = local_executor.run("alice", "python", r"import sys; sys.stdout.buffer.write(b'ok \xff\xfe\x00 end')")
+    assert result.stdout == "ok \ufffd\ufffd\x00 end"
+
+
+def test_a_file_larger_than_the_file_limit_fails_with_a_clear_message(local_executor):
+    result = local_executor.run("alice", "python", "open('big', 'wb').write(b'0' * 6 * 1024 * 1024)")
+    assert result.limit_hit == "file_size"
+    assert "5 MB per-file limit" in result.message
+
+
+def test_disk_fill_is_stopped_at_the_workspace_quota(local_executor, local_backend):
+    local_backend.files.write_bytes("alice", "keep.txt", b"important")
+    code = "i = 0\nwhile True:\n    open(f'fill{i}', 'wb').write(b'0' * 4 * 1024 * 1024); i += 1"
+    result = local_executor.run("alice", "python", code)
+    assert result.limit_hit == "disk"
+    assert "20 MB storage quota" in result.message
+    assert local_backend.files.read_bytes("alice", "keep.txt") == b"important"
+
+
+def test_symlinks_out_of_the_workspace_are_removed_and_reported(local_executor, local_backend, tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("host file")
+    code = f"import os\nos.symlink('/', 'root')\nos.symlink({str(outside)!r}, 'out')\nos.mkfifo('pipe')"
+    result = local_executor.run("alice", "python", code)
+    assert sorted(s.split(" ")[0] for s in result.skipped) == ["out", "pipe", "root"]
+    assert "symlink" in " ".join(result.skipped)
+    root = local_backend.files.local_root("alice")
+    assert sorted(os.listdir(root)) == []
+    assert outside.read_text() == "host file"
+
+
+def test_the_sandbox_cannot_see_host_files_or_other_workspaces(local_executor, local_backend, sandbox_settings):
+    local_backend.files.write_bytes("bob", "bob-secret.txt", b"bob's data")
+    code = ("import os\nprint(sorted(os.listdir('/')))\n"
+            f"print(os.path.exists({str(sandbox_settings.data_dir)!r}))\n"
+            "print(os.path.exists('/etc/shadow'), os.path.exists('/root'))")
+    result = local_executor.run("alice", "python", code)
+    lines = result.stdout.splitlines()
+    assert "workspace" in lines[0] and "home" not in lines[0] and "root" not in lines[0]
+    assert lines[1:] == ["False", "False False"]
+    found = local_executor.run("alice", "shell", "find / -name 'bob-secret*' 2>/dev/null | head")
+    assert found.stdout == ""
+
+
+def test_tmp_and_dev_shm_residue_never_reaches_the_next_user(local_executor):
+    local_executor.run("mallory", "shell", "echo bait > /tmp/residue; echo bait > /dev/shm/residue")
+    result = local_executor.run("alice", "shell", "ls -A /tmp /dev/shm")
+    assert "residue" not in result.stdout
+
+
+def test_background_process_does_not_outlive_its_run(local_executor):
+    token = str(900000 + uuid.uuid4().int % 99999)
+    first = local_executor.run("mallory", "shell", f"setsid sleep {token} > /dev/null 2>&1 & echo started")
+    assert first.stdout == "started\n"
+    assert not _host_processes_with(token)
+    later = local_executor.run("alice", "shell", "ps -e -o args 2>/dev/null || ls /proc")
+    assert token not in later.stdout
+
+
+def test_no_app_secret_is_visible_by_environment_or_proc(local_executor, monkeypatch):
+    secrets = {"DELTA3_SECRET_KEY": "s3cr3t-app-key", "GEMINI_API_KEY": "AIza-fake-gemini",
+               "AWS_SECRET_ACCESS_KEY": "aws-secret-value", "TWILIO_AUTH_TOKEN": "twilio-token-value"}
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    code = ("import os, glob\nprint(dict(os.environ))\n"
+            "for p in glob.glob('/proc/*/environ'):\n"
+            "    try: print(p, open(p, 'rb').read())\n"
+            "    except OSError as e: print(p, e)")
+    result = local_executor.run("alice", "python", code)
+    assert "HOME" in result.stdout
+    for value in secrets.values():
+        assert value not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("host", ["1.1.1.1", "169.254.169.254"])
+def test_network_is_off_by_default(local_executor, host):
+    code = (f"import socket\ntry:\n    socket.create_connection(({host!r}, 80), timeout=1); print('connected')\n"
+            "except OSError as e: print('blocked', e)")
+    assert local_executor.run("alice", "python", code).stdout.startswith("blocked")
+
+
+def test_the_hosts_loopback_is_unreachable_unless_network_is_enabled(sandbox_settings, local_backend,
+                                                                      require_sandbox):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        code = (f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=1)"
+                "; print('connected')\nexcept OSError as e: print('blocked', e)")
+        closed = LocalExecutor(sandbox_settings, local_backend).run("alice", "python", code)
+        opened = LocalExecutor(replace(sandbox_settings, sandbox_network=True), local_backend).run(
+            "alice", "python", code)
+    assert closed.stdout.startswith("blocked")
+    assert opened.stdout == "connected\n"
+
+
+def test_concurrent_runs_of_one_user_keep_both_files(local_executor, local_backend):
+    results = _run_parallel(local_executor, [("alice", f"open('f{i}.txt', 'w').write('{i}')") for i in range(3)])
+    assert all(r.ok for r in results)
+    assert sorted(f.path for f in local_backend.files.list_files("alice")) == ["f0.txt", "f1.txt", "f2.txt"]
+
+
+def test_concurrent_runs_of_two_users_stay_apart(local_executor, local_backend):
+    code = "import os, time\nopen('mine.txt', 'w').write(os.environ['HOME']); time.sleep(0.3)\nprint(os.listdir('.'))"
+    alice, bob = _run_parallel(local_executor, [("alice", code), ("bob", code)])
+    assert alice.stdout == bob.stdout == "['mine.txt']\n"
+
+
+def test_files_written_before_a_failure_are_kept(local_executor, local_backend):
+    result = local_executor.run("alice", "python", "open('partial.txt', 'w').write('saved')\nraise SystemExit(3)")
+    assert result.exit_code == 3 and not result.ok and "exit code 3" in result.message
+    assert local_backend.files.read_bytes("alice", "partial.txt") == b"saved"
+
+
+def test_bad_requests_are_refused_before_anything_runs(local_executor):
+    with pytest.raises(ValidationError, match="Unknown run kind"):
+        local_executor.run("alice", "ruby", "puts 1")
+    with pytest.raises(ValidationError, match="larger than 100 KB"):
+        local_executor.run("alice", "python", "#" * 200_000)
+
+
+def test_missing_bwrap_refuses_to_run_and_says_how_to_fix(sandbox_settings, local_backend, monkeypatch):
+    monkeypatch.setattr("delta3_core.executor.sandbox.find_bwrap", lambda: None)
+    executor = make_executor(sandbox_settings, local_backend)
+    with pytest.raises(SandboxUnavailableError, match="apt-get install bubblewrap"):
+        executor.run("alice", "python", "print(1)")
+    assert "not installed" in sandbox_status(sandbox_settings)
+    assert local_backend.files.list_files("alice") == []
+
+
+def test_unsafe_mode_runs_with_limits_only_and_says_so(sandbox_settings, local_backend, monkeypatch):
+    monkeypatch.setattr("delta3_core.executor.sandbox.find_bwrap", lambda: None)
+    unsafe = replace(sandbox_settings, unsafe_no_sandbox=True)
+    result = make_executor(unsafe, local_backend).run("alice", "python", "print('hi')")
+    assert result.stdout == "hi\n" and "WITHOUT a sandbox" in result.message
+    assert sandbox_status(unsafe).startswith("UNSAFE")
+    slow = make_executor(unsafe, local_backend).run("alice", "python", "while True: pass")
+    assert slow.limit_hit in ("wall_time", "cpu_time")
+
+
+def test_sandbox_status_reports_ok_with_network_state(sandbox_settings, require_sandbox):
+    assert sandbox_status(sandbox_settings) == "ok: code runs in a bubblewrap sandbox (network off)."
+
+
+def _run_parallel(executor, jobs):
+    results = [None] * len(jobs)
+
+    def work(index, user, code):
+        results[index] = executor.run(user, "python", code)
+
+    threads = [threading.Thread(target=work, args=(i, *job)) for i, job in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def _host_processes_with(token: str) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if token.encode() in handle.read():
+                    found.append(int(pid))
+        except OSError:
+            continue
+    return found
