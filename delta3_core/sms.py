@@ -106,9 +106,13 @@ class SmsChannel:
         inbound = Inbound(**{**asdict(inbound), "phone": accounts.normalize_phone(inbound.phone)})
         if command.name in ("stop", "start"):  # at once, not behind a slow answer that must then not be sent
             return self.process(inbound, command)
-        if self._defer is not None and command.name == "chat":
-            self._defer(inbound)
-            return SmsReply()
+        if self._defer is not None:
+            # On Lambda nothing may run after the response (the sandbox freezes): chats go to an async
+            # invocation, commands (quick) run right here.
+            if command.name == "chat":
+                self._defer(inbound)
+                return SmsReply()
+            return self.process(inbound, command)
         pending = PendingReply(on_late=lambda reply: self.deliver(inbound, reply))
         starts_now = self.queues.submit(inbound.phone, lambda: self.process(inbound, command), pending.finish)
         # Behind another job the answer cannot be quick: free Twilio (and this thread) at once.

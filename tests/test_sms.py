@@ -200,3 +200,26 @@ def test_media_links_skip_paths_outside_the_workspace(settings):
     urls = urls_for(services, "user1", ["../../etc/passwd.png", "ok.png"])
     assert len(urls) == 1
     assert read_token(settings.secret_key, urls[0].rsplit("/", 1)[1]) == ("user1", "ok.png")
+
+
+def test_twilio_client_sends_in_order_with_media_on_the_first(sms_settings, fake_twilio):
+    from delta3_core.twilio_send import make_client, send_messages
+    from tests.fixtures.twilio import PHONE, TWILIO_NUMBER
+
+    sids = send_messages(make_client(sms_settings), PHONE, TWILIO_NUMBER, ["one", "two"], ["https://x.test/a.png"])
+    assert len(sids) == 2 and all(s.startswith("SM") for s in sids)
+    assert [(m["body"], m["media"]) for m in fake_twilio.messages] == [("one", ["https://x.test/a.png"]), ("two", [])]
+
+
+def test_twilio_refusals_stop_sending_without_crashing(sms_settings, fake_twilio, caplog):
+    from dataclasses import replace
+
+    from delta3_core.twilio_send import make_client, send_messages
+    from tests.fixtures.twilio import PHONE, TWILIO_NUMBER
+
+    fake_twilio.opted_out.add(PHONE)
+    assert send_messages(make_client(sms_settings), PHONE, TWILIO_NUMBER, ["a", "b"]) == []
+    wrong = make_client(replace(sms_settings, twilio_auth_token="0" * 32))
+    assert send_messages(wrong, "+14155550100", TWILIO_NUMBER, ["a"]) == []
+    assert "code 20003" in caplog.text
+    assert fake_twilio.messages == []

@@ -136,6 +136,9 @@ def test_lambda_defers_chat_to_async_invocation_and_sends_answer(sms_settings, f
         user = accounts.register(services.backend, "lambda@example.com", "correct-horse-battery")
         accounts.link_phone(services.backend, user.user_id, PHONE)
         keys.set_gemini_key(services.backend, user.user_id, "AIza-lambda-test-key-000000000000")
+        form = inbound_form("CLEAR")  # a command: answered within the request, nothing deferred
+        response = call_wsgi(app, _http_api_event(form, sign(form)))
+        assert "cleared" in twiml_messages(response["body"])[0] and invoked == []
         form = inbound_form("write hello world")
         response = call_wsgi(app, _http_api_event(form, sign(form)))
         assert response["statusCode"] == 200 and twiml_messages(response["body"]) == []
