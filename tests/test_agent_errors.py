@@ -115,6 +115,25 @@ def test_an_error_after_some_work_keeps_the_work_and_the_tool_records(services, 
     assert saved[2].content.startswith("Writing app.py.") and "permission denied" in saved[2].content
 
 
+def test_a_network_failure_mid_answer_keeps_the_part_already_shown(services, fake_gemini):
+    from tests.fixtures.gemini import gemini_cut
+
+    user = add_user(services, "alice", "key-alice")
+    fake_gemini.enqueue(gemini_cut("Here is the first part of a long answer about sorting"))
+    reply = collect(chat(services, user, "explain sorting"))
+    assert reply.error_kind == "network" and reply.text.startswith("Here is the first part")
+    saved = history.recent(services.backend, user)[-1]
+    assert saved.content.startswith("Here is the first part") and "Could not reach Gemini" in saved.content
+
+
+def test_an_answer_cut_at_the_length_limit_says_so(services, fake_gemini):
+    user = add_user(services, "alice", "key-alice")
+    fake_gemini.enqueue(FakeReply(parts=[{"text": "A very long essay that"}], finish_reason="MAX_TOKENS"))
+    reply = collect(chat(services, user, "write an essay"))
+    assert reply.error is None and reply.text.startswith("A very long essay that")
+    assert "length limit" in reply.text
+
+
 def test_a_failed_turn_is_not_replayed_to_the_model_as_something_it_said(services, fake_gemini):
     user = add_user(services, "alice", "key-alice")
     fake_gemini.enqueue(gemini_error(403), gemini_text("ok"))

@@ -157,3 +157,15 @@ def test_google_genai_own_variables_are_honoured(fake_gemini, monkeypatch):
     monkeypatch.setenv("GOOGLE_GENAI_API_VERSION", "beta")  # what an operator sets to use v1beta
     run(GeminiModel("k", "gemini-2.5-flash"))
     assert [r.api_version for r in fake_gemini.generate_requests] == ["v1", "v1beta"]
+
+
+def test_a_stream_cut_mid_answer_is_not_retried_twice_over_the_shown_text(fake_gemini):
+    from tests.fixtures.gemini import gemini_cut
+
+    fake_gemini.enqueue(gemini_cut("The first words arrive and then the line goes dead"), gemini_text("never"))
+    shown: list[str] = []
+    with pytest.raises(ModelError) as info:
+        for item in GeminiModel("k", "gemini-2.5-flash", retry=FAST).stream(HELLO, "system", []):
+            shown.append(item)
+    assert info.value.kind == "network" and "".join(shown).startswith("The first words")
+    assert fake_gemini.pending() == 1  # not retried: the user has already seen part of the answer

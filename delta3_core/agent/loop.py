@@ -151,6 +151,9 @@ def _converse(turn: Turn, attachments: list[str], model_factory: ModelFactory) -
         if not reply.calls:
             if not turn.text.strip():
                 raise ModelError("Gemini sent an empty answer; please try again.", "empty")
+            if reply.finish_reason == "MAX_TOKENS":
+                yield TextDelta(turn.add_text(" …\n\n(The answer was cut off at Gemini's length limit; "
+                                              "say \"continue\" for the rest.)"))
             yield Final(turn.text, turn.usage, list(turn.images))
             return
         contents.append(reply.content or types.Content(role="model", parts=[]))
