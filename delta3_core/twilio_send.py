@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from .errors import ConfigError
@@ -14,13 +15,15 @@ log = logging.getLogger("delta3.sms")
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
 OPTED_OUT_CODE = 21610  # Twilio: the recipient texted STOP; sending more is refused
+SEND_TIMEOUT_S = 15.0  # a hung connection must not hold a worker (and the phone's queue) for ever
 
 
 def make_client(settings) -> Client:
     """A Twilio REST client for this account, pointed at TWILIO_API_BASE_URL when it is set."""
     if not (settings.twilio_account_sid and settings.twilio_auth_token):
         raise ConfigError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set to send SMS.")
-    client = Client(settings.twilio_account_sid, settings.twilio_auth_token)
+    client = Client(settings.twilio_account_sid, settings.twilio_auth_token,
+                    http_client=TwilioHttpClient(timeout=SEND_TIMEOUT_S))
     if settings.twilio_api_base_url:
         client.api.base_url = settings.twilio_api_base_url
     return client
