@@ -99,7 +99,8 @@ def test_an_unreadable_stored_key_asks_for_the_key_again(services, fake_gemini):
     bobs_ciphertext = services.backend.records.get_user(bob).gemini_key_ct
     services.backend.records.update_user(user, gemini_key_ct=bobs_ciphertext)  # swapped ciphertext
     reply = collect(chat(services, user, "hi"))
-    assert "enter your key again" in reply.error and fake_gemini.requests == []
+    assert "enter your key again" in reply.error and reply.error_kind == "key_unreadable"
+    assert fake_gemini.requests == []
     assert keys.get_gemini_key(services.backend, bob) == "key-bob"
 
 
@@ -141,3 +142,9 @@ def test_a_failed_turn_is_not_replayed_to_the_model_as_something_it_said(service
     collect(chat(services, user, "second try"))
     contents = fake_gemini.generate_requests[-1].contents
     assert contents == [{"role": "user", "parts": [{"text": "first try"}, {"text": "second try"}]}]
+
+
+def test_an_unknown_account_is_told_to_log_in_and_nothing_is_stored(services, fake_gemini):
+    reply = collect(chat(services, "no-such-user", "hello"))
+    assert reply.error_kind == "no_account" and "log in again" in reply.error
+    assert history.recent(services.backend, "no-such-user") == [] and fake_gemini.requests == []

@@ -17,7 +17,7 @@ from ..storage.base import Message
 from ..tools import ToolContext, ToolResult, declarations, run_tool
 from .context import history_contents, system_instruction, tool_record
 from .events import ErrorEvent, Event, Final, TextDelta, ToolFinished, ToolStarted
-from .model import GeminiModel, Model, ModelReply
+from .model import GeminiModel, Model, ModelReply, ToolCall
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def run_turn(services: Any, user_id: str, text: str, channel: str = "web", attac
     except ModelError as exc:
         yield _fail(turn, _for_channel(exc, channel), exc.kind)
     except Delta3Error as exc:  # storage down, key unreadable...: the message is already a plain sentence
-        yield _fail(turn, str(exc), type(exc).__name__)
+        yield _fail(turn, str(exc), _ERROR_KINDS.get(type(exc).__name__, "error"))
     except Exception:
         log.exception("chat turn of user %s failed", user_id)
         yield _fail(turn, "Something went wrong on our side; your message was saved, please try again.", "internal")
@@ -115,22 +115,9 @@ def _gemini(api_key: str, model: str, timeout_s: float) -> Model:
 
 
 def _converse(turn: Turn, attachments: list[str], model_factory: ModelFactory) -> Iterator[Event]:
-    services, settings = turn.services, turn.services.settings
-    user = services.backend.records.get_user(turn.user_id)
-    if user is None:
-        raise ModelError("Your account could not be found; please log in again.", "no_account")
-    api_key = keys.get_gemini_key(services.backend, turn.user_id)
-    if not api_key:
-        raise ModelError(_NO_KEY.get(turn.channel, _NO_KEY["web"]), "no_key")
-    model = model_factory(api_key, user.model or settings.model, settings.model_timeout_s)
-    ctx = ToolContext(services, turn.user_id)
-    contents = history_contents(history.context(services.backend, turn.user_id))
-    message = _user_content(ctx, turn.user_message.content, attachments)
-    if contents and contents[-1].role == "user":  # the last turn failed: one user turn with both messages
-        contents[-1].parts.extend(message.parts)
-    else:
-        contents.append(message)
-    system = system_instruction(turn.channel, ctx.workspace.describe(max_entries=LISTING_ENTRIES))
+    """The model/tool loop of one turn; raises ModelError (or another Delta3Error) when it cannot go on."""
+    settings = turn.services.settings
+    model, contents, system, ctx = _prepare(turn, attachments, model_factory)
     tools = declarations()
     steps, malformed = 0, 0
     while True:
@@ -157,30 +144,58 @@ def _converse(turn: Turn, attachments: list[str], model_factory: ModelFactory) -
             yield Final(turn.text, turn.usage, list(turn.images))
             return
         contents.append(reply.content or types.Content(role="model", parts=[]))
-        responses, stopped = [], False
-        for call in reply.calls:
-            if steps >= settings.max_tool_steps:
-                stopped = True
-                result = ToolResult(False, "Not run: the limit of tool steps for this message was reached.")
-            else:
-                steps += 1
-                yield ToolStarted(call.call_id, call.name, call.args)
-                result = run_tool(ctx, call.name, call.args)
-                turn.images.extend(p for p in result.images if p not in turn.images)
-                turn.records.append(tool_record(call.name, call.args, result.ok, result.text, call.call_id,
-                                                turn.channel))
-                yield ToolFinished(call.call_id, call.name, result.ok, result.text, list(result.images))
-            responses.append(types.Part(function_response=types.FunctionResponse(
-                id=call.call_id if call.sent_id else None, name=call.name,
-                response={"output": result.text} if result.ok else {"error": result.text})))
+        budget = settings.max_tool_steps - steps
+        responses = yield from _run_calls(turn, ctx, reply.calls, budget)
+        steps += min(budget, len(reply.calls))
         contents.append(types.Content(role="user", parts=responses))
-        if stopped:
-            note = (f"I stopped after {settings.max_tool_steps} tool steps, the limit for one message. "
-                    "Say \"continue\" if you want me to go on.")
+        if len(reply.calls) > budget:  # the model wants more than the limit allows: stop here, plainly
             turn.new_round = True
-            yield TextDelta(turn.add_text(note))
+            yield TextDelta(turn.add_text(f"I stopped after {settings.max_tool_steps} tool steps, the limit for "
+                                          "one message. Say \"continue\" if you want me to go on."))
             yield Final(turn.text, turn.usage, list(turn.images))
             return
+
+
+def _prepare(turn: Turn, attachments: list[str], model_factory: ModelFactory
+             ) -> tuple[Model, list[types.Content], str, ToolContext]:
+    """The user's model (with their key), the conversation so far plus the new message, and the system text."""
+    services, settings = turn.services, turn.services.settings
+    user = services.backend.records.get_user(turn.user_id)
+    if user is None:
+        turn.saved = True  # nothing to save a turn to
+        raise ModelError("Your account could not be found; please log in again.", "no_account")
+    api_key = keys.get_gemini_key(services.backend, turn.user_id)
+    if not api_key:
+        raise ModelError(_NO_KEY.get(turn.channel, _NO_KEY["web"]), "no_key")
+    model = model_factory(api_key, user.model or settings.model, settings.model_timeout_s)
+    ctx = ToolContext(services, turn.user_id)
+    contents = history_contents(history.context(services.backend, turn.user_id))
+    message = _user_content(ctx, turn.user_message.content, attachments)
+    if contents and contents[-1].role == "user":  # the last turn failed: one user turn with both messages
+        contents[-1].parts.extend(message.parts)
+    else:
+        contents.append(message)
+    system = system_instruction(turn.channel, ctx.workspace.describe(max_entries=LISTING_ENTRIES))
+    return model, contents, system, ctx
+
+
+def _run_calls(turn: Turn, ctx: ToolContext, calls: list[ToolCall], budget: int) -> Iterator[Event]:
+    """Run up to `budget` of the calls, recording each; returns the function responses for all of them."""
+    responses = []
+    for index, call in enumerate(calls):
+        if index >= budget:
+            result = ToolResult(False, "Not run: the limit of tool steps for this message was reached.")
+        else:
+            yield ToolStarted(call.call_id, call.name, call.args)
+            result = run_tool(ctx, call.name, call.args)
+            turn.images.extend(p for p in result.images if p not in turn.images)
+            turn.records.append(tool_record(call.name, call.args, result.ok, result.text, call.call_id,
+                                            turn.channel))
+            yield ToolFinished(call.call_id, call.name, result.ok, result.text, list(result.images))
+        responses.append(types.Part(function_response=types.FunctionResponse(
+            id=call.call_id if call.sent_id else None, name=call.name,
+            response={"output": result.text} if result.ok else {"error": result.text})))
+    return responses
 
 
 def _stream(turn: Turn, model: Model, contents: list[types.Content], system: str,
@@ -221,6 +236,8 @@ _NO_KEY = {
     "web": "Add your Gemini API key in Settings first (you can get one free at https://aistudio.google.com/apikey).",
     "sms": "Send KEY <your-gemini-api-key> first (get one free at aistudio.google.com/apikey).",
 }
+_ERROR_KINDS = {"KeyDecryptError": "key_unreadable", "StorageError": "storage", "QuotaExceededError": "quota_full",
+                "NotFoundError": "not_found", "ValidationError": "invalid"}
 _KEY_FIX = {"web": " Save a valid one in Settings.", "sms": " Send KEY <your-gemini-api-key> to replace it."}
 
 
