@@ -109,8 +109,9 @@ def _show_tool(message: Message) -> None:
     name = meta.get("name") or meta.get("tool") or "tool"
     args = meta.get("args") or {}
     ok = meta.get("ok", True)
-    with st.status(tool_label(name, args, "ok" if ok else "failed"), state="complete" if ok else "error",
-                   expanded=False):
+    # An expander looks like the live st.status box but costs nothing: st.status sleeps 50 ms per box.
+    icon = ":material/check:" if ok else ":material/error:"
+    with st.expander(tool_label(name, args, "ok" if ok else "failed"), icon=icon, expanded=False):
         source, language = tool_source(name, args)
         st.code(source, language=language)
         if message.content:

@@ -47,7 +47,7 @@ def test_answer_with_a_tool_call_shows_code_output_and_usage(web_app, keyed_user
     assert ws.read_text("calculator.py") == CALCULATOR
     # The turn is history now: a fresh session shows it, tool call included.
     again = web_app(user=keyed_user)
-    assert "Create a calculator module" in texts(again) and "write_file calculator.py" in again.status[0].label
+    assert "Create a calculator module" in texts(again) and "write_file calculator.py" in again.expander[0].label
 
 
 def test_gemini_errors_are_one_plain_sentence(web_app, keyed_user, fake_gemini):
