@@ -35,9 +35,14 @@ def set_gemini_key(backend: Backend, user_id: str, key: str) -> None:
 
 def get_gemini_key(backend: Backend, user_id: str) -> str | None:
     """The user's Gemini key, or None if none is saved; KeyDecryptError if it cannot be read."""
-    user = backend.records.get_user(user_id)
+    return gemini_key_of(backend, backend.records.get_user(user_id))
+
+
+def gemini_key_of(backend: Backend, user: UserRecord | None) -> str | None:
+    """Like get_gemini_key, for a user record already loaded (saves a store read per chat turn)."""
     if user is None or not user.gemini_key_ct:
         return None
+    user_id = user.user_id
     try:
         return backend.cipher.decrypt(user_id, user.gemini_key_ct)
     except KeyDecryptError:

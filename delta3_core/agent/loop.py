@@ -164,7 +164,7 @@ def _prepare(turn: Turn, attachments: list[str], model_factory: ModelFactory
     if user is None:
         turn.saved = True  # nothing to save a turn to
         raise ModelError("Your account could not be found; please log in again.", "no_account")
-    api_key = keys.get_gemini_key(services.backend, turn.user_id)
+    api_key = keys.gemini_key_of(services.backend, user)
     if not api_key:
         raise ModelError(_NO_KEY.get(turn.channel, _NO_KEY["web"]), "no_key")
     model = model_factory(api_key, user.model or settings.model, settings.model_timeout_s)
