@@ -110,6 +110,7 @@ Streamlit app settings (.streamlit/secrets.toml, or Streamlit Community Cloud > 
     DELTA3_TABLE = "$(output TableName)"
     DELTA3_KMS_KEY_ID = "$(output KmsKeyId)"
     DELTA3_EXECUTOR_FUNCTION = "$(output ExecutorFunctionName)"
+    DELTA3_EXECUTOR_ROLE_ARN = "$(output ExecutorRoleArn)"
     DELTA3_PUBLIC_URL = "${webhook_url%/twilio/webhook}"
     DELTA3_SECRET_KEY = "<the same DELTA3_SECRET_KEY you deployed with>"
     AWS_DEFAULT_REGION = "$(output Region)"
@@ -121,4 +122,5 @@ if [ -n "$app_user" ] && [ "$app_user" != "None" ]; then
 EOF
 fi
 echo
-echo "App policy for a Streamlit host running as an IAM role instead: $(output AppPolicyArn)"
+echo "A Streamlit host running as an IAM role instead: attach $(output AppPolicyArn)"
+echo "and tag the role delta3-app=$stack (so it may mint per-user run credentials)."

@@ -21,7 +21,8 @@ SECRET = "deploy-secret-0123456789-abcdefghijklmnop"
 TWILIO = {"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "t" * 32, "TWILIO_PHONE_NUMBER": "+15550001111"}
 OUTPUTS = {"TwilioWebhookUrl": "https://abc123.execute-api.eu-west-1.amazonaws.com/twilio/webhook",
            "BucketName": "delta3-dev-bucket", "TableName": "delta3-dev-table", "KmsKeyId": "arn:aws:kms:k",
-           "ExecutorFunctionName": "delta3-dev-executor", "AppPolicyArn": "arn:aws:iam::1:policy/p",
+           "ExecutorFunctionName": "delta3-dev-executor",
+           "ExecutorRoleArn": "arn:aws:iam::1:role/runs", "AppPolicyArn": "arn:aws:iam::1:policy/p",
            "AppUserName": "delta3-dev-appuser", "Region": "eu-west-1"}
 FAKE_SAM = """#!/bin/sh
 echo "sam $*" >> "$FAKE_LOG"
@@ -121,6 +122,7 @@ def test_deploy_builds_deploys_and_prints_what_to_configure(project):
 
     assert OUTPUTS["TwilioWebhookUrl"] in result.stdout
     assert 'DELTA3_BUCKET = "delta3-dev-bucket"' in result.stdout
+    assert 'DELTA3_EXECUTOR_ROLE_ARN = "arn:aws:iam::1:role/runs"' in result.stdout
     assert 'DELTA3_PUBLIC_URL = "https://abc123.execute-api.eu-west-1.amazonaws.com"' in result.stdout
     assert "aws iam create-access-key --user-name delta3-dev-appuser" in result.stdout
     assert SECRET not in result.stdout + result.stderr

@@ -23,7 +23,12 @@ NOT_READ_IN_AWS_MODE = {
     "DELTA3_OLD_SECRET_KEYS": "old secrets of the local AES-GCM key cipher; AWS mode encrypts keys with KMS",
     "TWILIO_API_BASE_URL": "points the Twilio client at a local fake in tests",
 }
+# Read from the environment by code outside Settings, and needed in AWS mode.
+READ_OUTSIDE_SETTINGS = {"DELTA3_EXECUTOR_ROLE_ARN": "delta3_core/executor/scope.py: the role minting run credentials"}
+# Read by the executor itself, where Lambda's defaults are right, or set by the code on a run's own environment.
+EXECUTOR_INTERNAL = {"DELTA3_LAMBDA_TMP_ROOT", "DELTA3_SANDBOX_PYTHON", "DELTA3_RUN_MARKER"}
 SECRET_ENV = {f.metadata["env"] for f in fields(Settings) if f.metadata.get("secret")}
+SETTINGS_ENV = {f.metadata["env"] for f in fields(Settings)}
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +85,16 @@ def webhook_environment(template) -> dict[str, str]:
 
 
 def test_webhook_function_gets_every_setting_aws_mode_reads(template):
-    read_in_aws_mode = {f.metadata["env"] for f in fields(Settings)} - set(NOT_READ_IN_AWS_MODE)
+    read_in_aws_mode = (SETTINGS_ENV | set(READ_OUTSIDE_SETTINGS)) - set(NOT_READ_IN_AWS_MODE)
     missing = read_in_aws_mode - set(webhook_environment(template))
     assert not missing, f"add to WebhookFunction Environment: {sorted(missing)}"
+
+
+def test_every_delta3_variable_in_the_code_is_accounted_for():
+    sources = [p for folder in ("delta3_core", "sms_webhook", "executor_lambda") for p in (ROOT / folder).rglob("*.py")]
+    used = {name for path in sources for name in re.findall(r"[\"'](DELTA3_[A-Z0-9_]+)[\"']", path.read_text())}
+    known = SETTINGS_ENV | set(READ_OUTSIDE_SETTINGS) | EXECUTOR_INTERNAL
+    assert used - known == set(), "a new variable: add it to Settings (or here) and to the template"
 
 
 def test_webhook_environment_loads_as_aws_mode_settings(template):
@@ -147,8 +159,24 @@ def test_app_policy_scopes_each_service(template):
     assert set(statements["GeminiKeysBoundToAUser"]["Action"]) == {"kms:Encrypt", "kms:Decrypt"}
     assert statements["GeminiKeysBoundToAUser"]["Condition"] == {"Null": {"kms:EncryptionContext:user_id": "false"}}
     assert statements["RunCode"]["Resource"] == {"Fn::GetAtt": ["ExecutorFunction", "Arn"]}
+    assert statements["MintOneUsersRunCredentials"] == {
+        "Sid": "MintOneUsersRunCredentials", "Effect": "Allow", "Action": "sts:AssumeRole",
+        "Resource": {"Fn::GetAtt": ["WorkspaceAccessRole", "Arn"]}}
     webhook_role = template["Resources"]["WebhookRole"]["Properties"]
     assert webhook_role["ManagedPolicyArns"] == [{"Ref": "AppPolicy"}]
+
+
+def test_run_credentials_role_reaches_only_workspaces_and_only_tagged_principals_assume_it(template):
+    role = template["Resources"]["WorkspaceAccessRole"]["Properties"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    assert {a.split(":")[0] for s in statements for a in _list(s["Action"])} == {"s3"}
+    assert statements[0]["Resource"] == {"Fn::Sub": "${WorkspaceBucket.Arn}/users/*"}
+    trust = role["AssumeRolePolicyDocument"]["Statement"][0]
+    tag = {"aws:PrincipalTag/delta3-app": {"Ref": "AWS::StackName"}}
+    assert trust["Condition"] == {"StringEquals": tag}
+    for principal in ("WebhookRole", "AppUser"):
+        tags = template["Resources"][principal]["Properties"]["Tags"]
+        assert {"Key": "delta3-app", "Value": {"Ref": "AWS::StackName"}} in tags
 
 
 def test_data_resources_match_what_bootstrap_creates(template):
@@ -174,6 +202,6 @@ def test_api_opens_only_the_endpoints_aws_mode_uses(template):
 
 
 def test_outputs_give_the_app_its_settings(template):
-    assert {"TwilioWebhookUrl", "BucketName", "TableName", "KmsKeyId", "ExecutorFunctionName", "AppPolicyArn",
-            "Region"} <= set(template["Outputs"])
+    assert {"TwilioWebhookUrl", "BucketName", "TableName", "KmsKeyId", "ExecutorFunctionName", "ExecutorRoleArn",
+            "AppPolicyArn", "Region"} <= set(template["Outputs"])
     assert template["Outputs"]["TwilioWebhookUrl"]["Value"]["Fn::If"][2]["Fn::Sub"].endswith("/twilio/webhook")
