@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 
 from . import accounts
 from .errors import ValidationError
@@ -103,7 +103,7 @@ class SmsChannel:
         early = admit(self.services, inbound, command)
         if early is not None:
             return early
-        inbound = Inbound(**{**asdict(inbound), "phone": accounts.normalize_phone(inbound.phone)})
+        inbound = replace(inbound, phone=accounts.normalize_phone(inbound.phone))
         if command.name in ("stop", "start"):  # at once, not behind a slow answer that must then not be sent
             return self.process(inbound, command)
         if self._defer is not None:

@@ -41,9 +41,15 @@ def _make_app(settings, **changes):
 
 
 @pytest.fixture
-def chat_app(sms_settings, fake_gemini):
-    """The webhook with a short inline wait, and PHONE linked to an account that has a Gemini key."""
-    app = _make_app(sms_settings, sms_reply_wait_s=0.5)
+def reply_wait() -> float:
+    """How long the webhook waits for an inline answer; tests of late answers parametrize it down."""
+    return 10.0
+
+
+@pytest.fixture
+def chat_app(sms_settings, fake_gemini, reply_wait):
+    """The webhook, and PHONE linked to an account that has a Gemini key."""
+    app = _make_app(sms_settings, sms_reply_wait_s=reply_wait)
     backend = app.extensions["delta3_sms"].services.backend
     user = accounts.register(backend, "sam@example.com", PASSWORD)
     accounts.link_phone(backend, user.user_id, PHONE)
@@ -82,6 +88,7 @@ def test_quick_answer_comes_back_inline_and_is_saved_as_sms(sam, chat_app, fake_
     assert [(m.role, m.channel) for m in saved] == [("user", "sms"), ("assistant", "sms")]
 
 
+@pytest.mark.parametrize("reply_wait", [0.3])  # the model takes longer than this
 def test_slow_model_answer_arrives_through_messages_api(sam, fake_gemini, fake_twilio):
     fake_gemini.enqueue(gemini_text("Here is the slow answer.").later(2.0))
     response = sam.send("think hard about this")
@@ -92,6 +99,7 @@ def test_slow_model_answer_arrives_through_messages_api(sam, fake_gemini, fake_t
     assert (sent[0]["to"], sent[0]["from"]) == (PHONE, TWILIO_NUMBER)
 
 
+@pytest.mark.parametrize("reply_wait", [0.3])  # the model takes longer than this
 def test_messages_of_one_phone_are_answered_in_order(sam, fake_gemini, fake_twilio):
     # If the second message ran alongside the first, its quick answer would be sent first.
     fake_gemini.enqueue(gemini_text("answer one").later(1.5), gemini_text("answer two"))
@@ -126,6 +134,7 @@ def test_very_long_answer_is_paged_with_more(sam, fake_gemini):
     assert len(fake_gemini.generate_requests) == 1  # MORE never asks the model again
 
 
+@pytest.mark.parametrize("reply_wait", [0.3])  # the model takes longer than this
 def test_late_long_answer_is_sent_as_ordered_messages(sam, fake_gemini, fake_twilio):
     answer = _words(500)
     fake_gemini.enqueue(gemini_text(answer).later(1.5))
@@ -135,6 +144,7 @@ def test_late_long_answer_is_sent_as_ordered_messages(sam, fake_gemini, fake_twi
     assert _unmark([m["body"] for m in sent]) == answer
 
 
+@pytest.mark.parametrize("reply_wait", [0.3])  # the model takes longer than this
 def test_stop_while_an_answer_is_pending_means_it_is_not_sent(sam, fake_gemini, fake_twilio, chat_app):
     fake_gemini.enqueue(gemini_text("you should not get this").later(1.5))
     assert twiml_messages(sam.send("slow question").data) == []
