@@ -86,8 +86,9 @@ def test_help_lists_commands(texter):
         assert word in reply
 
 
-def test_unlinked_number_gets_explanation_and_nothing_runs(texter, fake_gemini):
-    reply = texter.reply("write me a fizzbuzz")[0]
+@pytest.mark.parametrize("body", ["write me a fizzbuzz", "FROBNICATE now", "MORE", "CLEAR", "UNLINK"])
+def test_unlinked_number_gets_explanation_and_nothing_runs(texter, fake_gemini, body):
+    reply = texter.reply(body)[0]
     assert "REGISTER" in reply and "LINK" in reply
     assert fake_gemini.requests == []
 
