@@ -205,3 +205,15 @@ def test_outputs_give_the_app_its_settings(template):
     assert {"TwilioWebhookUrl", "BucketName", "TableName", "KmsKeyId", "ExecutorFunctionName", "ExecutorRoleArn",
             "AppPolicyArn", "Region"} <= set(template["Outputs"])
     assert template["Outputs"]["TwilioWebhookUrl"]["Value"]["Fn::If"][2]["Fn::Sub"].endswith("/twilio/webhook")
+
+
+def test_each_handler_exists_in_the_code_deploy_sh_stages_for_it(template):
+    staged = dict((fn, packages.split()) for fn, packages in
+                  re.findall(r"^stage_code (\w+) (.+)$", (ROOT / "deploy.sh").read_text(), re.M))
+    for resource in resources(template, "AWS::Serverless::Function").values():
+        properties = resource["Properties"]
+        module, function = properties["Handler"].replace("/", ".").rsplit(".", 1)
+        source = ROOT / (module.replace(".", "/") + ".py")
+        assert re.search(rf"^def {function}\(", source.read_text(), re.M), properties["Handler"]
+        code_folder = properties["CodeUri"].removeprefix(".build/")
+        assert module.split(".")[0] in staged[code_folder] and "delta3_core" in staged[code_folder]
