@@ -84,3 +84,18 @@ def test_old_secret_keys_setting_is_parsed_and_hidden(tmp_path):
                                       "DELTA3_OLD_SECRET_KEYS": f" {OLD_SECRET} , ,other-old-secret"})
     assert settings.old_secret_keys == (OLD_SECRET, "other-old-secret")
     assert OLD_SECRET not in repr(settings)
+
+
+def test_rotate_command_rotates_the_configured_data_dir(tmp_path, monkeypatch, capsys):
+    from delta3_core.storage.rotate import main
+
+    before = open_backend(local_settings(tmp_path, secret_key=OLD_SECRET))
+    _store_keys(before, count=2)
+    for name, value in (("DELTA3_DATA_DIR", str(tmp_path)), ("DELTA3_SECRET_KEY", NEW_SECRET),
+                        ("DELTA3_OLD_SECRET_KEYS", OLD_SECRET), ("DELTA3_BACKEND", "local")):
+        monkeypatch.setenv(name, value)
+    assert main() == 0
+    assert "rotated 2" in capsys.readouterr().out
+    after = open_backend(local_settings(tmp_path, secret_key=NEW_SECRET))
+    user = after.records.get_user("u1")
+    assert after.cipher.decrypt("u1", user.gemini_key_ct) == "AIza-key-1"

@@ -104,6 +104,11 @@ def test_history_keeps_order_and_increasing_seq(backend):
     assert backend.records.recent_messages("u2", 20) == []
 
 
+def test_history_keeps_empty_and_unicode_content(backend):
+    backend.records.append_messages("u1", [Message("assistant", ""), Message("user", "h\u00e9llo \u2603 \U0001f600")])
+    assert [m.content for m in backend.records.recent_messages("u1", 5)] == ["", "h\u00e9llo \u2603 \U0001f600"]
+
+
 def test_history_trims_to_keep_and_reads_newest(backend):
     for start in range(0, 130, 10):
         backend.records.append_messages("u1", [Message("user", f"m{i}") for i in range(start, start + 10)])
@@ -208,6 +213,12 @@ def test_overwrite_replaces_whole_content(backend):
     backend.files.write_bytes("u1", "a.txt", b"short")
     assert backend.files.read_bytes("u1", "a.txt") == b"short"
     assert [f.path for f in backend.files.list_files("u1")] == ["a.txt"]  # no temp files left behind
+
+
+def test_empty_file_and_unicode_name(backend):
+    backend.files.write_bytes("u1", "caf\u00e9/empty.txt", b"")
+    assert backend.files.read_bytes("u1", "caf\u00e9/empty.txt") == b""
+    assert ("caf\u00e9/empty.txt", 0) in [(f.path, f.size) for f in backend.files.list_files("u1")]
 
 
 def test_missing_file_is_not_found(backend):
