@@ -18,10 +18,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..errors import Delta3Error, ValidationError
+from ..errors import Delta3Error, ExecutorError, ValidationError
 from .base import Limits, RunResult, check_request
 from .process import supervise, to_result
-from .sandbox import hand_over, host_uid
+from .sandbox import SANDBOX_PYTHON, hand_over, host_uid
 from .warm import synced_run, workspace_prefix
 
 EVENT_VERSION = 1
@@ -108,7 +108,7 @@ def run_plain(folder: Path, kind: str, source: str, limits: Limits, root: Path, 
     """Run the code with rlimits only (no bwrap in Lambda), with a fresh TMPDIR and a marked environment."""
     run_tmp = root / "run-tmp"
     run_tmp.mkdir(exist_ok=True)
-    python = os.environ.get("DELTA3_SANDBOX_PYTHON") or sys.executable
+    python = os.environ.get("DELTA3_SANDBOX_PYTHON") or (sys.executable if in_lambda() else SANDBOX_PYTHON)
     argv = [python, "-c", source] if kind == "python" else ["/bin/sh", "-c", source]
     env = {"HOME": str(folder), "TMPDIR": str(run_tmp), "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8",
            "MPLBACKEND": "Agg", "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin:/bin", MARKER: marker}
@@ -118,7 +118,10 @@ def run_plain(folder: Path, kind: str, source: str, limits: Limits, root: Path, 
     if uid is not None:
         hand_over(folder, uid)
         hand_over(run_tmp, uid)
-    outcome = supervise(argv, env=env, cwd=str(folder), limits=limits, watch_dir=folder, as_uid=uid)
+    try:
+        outcome = supervise(argv, env=env, cwd=str(folder), limits=limits, watch_dir=folder, as_uid=uid)
+    except OSError as error:
+        raise ExecutorError(f"The code could not be started: {error.strerror or error}.") from None
     return to_result(outcome, limits)
 
 
