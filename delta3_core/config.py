@@ -110,7 +110,8 @@ class Settings:
     run_file_mb: int = _setting("DELTA3_RUN_FILE_MB", _int, 50)
     run_output_kb: int = _setting("DELTA3_RUN_OUTPUT_KB", _int, 64)
     # SMS channel
-    sms_reply_wait_s: float = _setting("DELTA3_SMS_REPLY_WAIT", _float, 5.0)
+    # Short, so a burst of senders is acknowledged well inside Twilio's 15 s; slower answers go out by the API.
+    sms_reply_wait_s: float = _setting("DELTA3_SMS_REPLY_WAIT", _float, 0.5)
     sms_workers: int = _setting("DELTA3_SMS_WORKERS", _int, 8)
     sms_rate_per_phone: int = _setting("DELTA3_SMS_RATE_PER_PHONE", _int, 20)
     sms_rate_global: int = _setting("DELTA3_SMS_RATE_GLOBAL", _int, 600)
