@@ -11,10 +11,13 @@ user = webauth.current_user(services)
 
 # url_path differs from each file name on purpose: Streamlit would otherwise also map pages/<name>.py
 # by its file name, and a page the user may not see must not be reachable under any address.
+PRIVATE_URLS = ("ask", "workspace", "account")
 if user is None:
     pages = [
         st.Page("pages/login.py", title="Log in", icon=":material/login:", url_path="sign-in", default=True),
         st.Page("pages/register.py", title="Create account", icon=":material/person_add:", url_path="sign-up"),
+        # A link to a private page shows the login form there (not the page); after login it opens.
+        *(st.Page("pages/login.py", title="Log in", url_path=url, visibility="hidden") for url in PRIVATE_URLS),
     ]
 else:
     pages = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import posixpath
 from collections.abc import Callable
@@ -163,7 +164,23 @@ SAVE_BUTTON = {"name": "Save", "feather": "Save", "hasText": True, "alwaysOn": T
                "commands": ["submit"], "style": {"bottom": "0.46rem", "right": "0.4rem"}}
 
 
-def show_file(ws: Workspace, path: str, mtime: float) -> None:
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _editor_key(path: str, text: str) -> str:
+    """The editor's widget key: new when the file changed elsewhere (a run), kept across our own saves."""
+    versions = st.session_state.setdefault("_editor_versions", {})
+    digest = _digest(text)
+    if versions.get(path) is None or (versions[path][0] != digest
+                                       and st.session_state.get("_saved_digests", {}).get(path) != digest):
+        versions[path] = (digest, digest)  # (content seen, key suffix): a fresh editor with the new content
+    else:
+        versions[path] = (digest, versions[path][1])
+    return f"editor:{path}:{versions[path][1]}"
+
+
+def show_file(ws: Workspace, path: str) -> None:
     """Show one file: images previewed, tables as tables, text in the code editor with Save."""
     from code_editor import code_editor
 
@@ -176,14 +193,14 @@ def show_file(ws: Workspace, path: str, mtime: float) -> None:
             st.dataframe(read_table(ws.read_bytes(path), path))
         else:
             text = ws.read_text(path, limit=EDIT_LIMIT)
-            # The key changes with the file's mtime, so a change made elsewhere (a run) reloads the editor.
             reply = code_editor(text, lang=editor_language(path), height=[18, 40], buttons=[SAVE_BUTTON],
-                                key=f"editor:{path}:{mtime}", props={"showGutter": True},
+                                key=_editor_key(path, text), props={"showGutter": True},
                                 options={"wrap": False, "showPrintMargin": False, "showLineNumbers": True})
             st.caption("Edit, then press **Save** (or Ctrl+Enter).")
             if reply and reply.get("type") == "submit" and reply.get("id") != st.session_state.get("saved_id"):
                 st.session_state["saved_id"] = reply["id"]
                 if act(lambda: ws.write_text(path, reply["text"]), f"Saved {path}."):
+                    st.session_state.setdefault("_saved_digests", {})[path] = _digest(reply["text"])
                     st.rerun()
     except Delta3Error as error:
         st.warning(plain(f"{error} You can still download it."), icon=":material/draft:")

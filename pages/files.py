@@ -57,4 +57,4 @@ with actions[2].popover("Delete", icon=":material/delete:", width="stretch"):
     st.write(f"Delete **{webauth.plain(path)}**? This cannot be undone.")
     st.button("Delete for good", type="primary", on_click=webfiles.delete, args=(ws, path))
 actions[3].caption(f"{webfiles.human_size(info.size)} · changed {webfiles.listing_rows([info])[0]['Modified']}")
-webfiles.show_file(ws, path, info.mtime)
+webfiles.show_file(ws, path)

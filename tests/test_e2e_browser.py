@@ -36,6 +36,7 @@ def divide(a, b):
 '''
 TEST_CODE = ("import calculator\nassert calculator.add(2, 3) == 5\nassert calculator.divide(8, 2) == 4\n"
              "print('4 tests passed')")
+ADDED = "\n\ndef multiply(a, b):\n    return a * b\n"
 TIMEOUT_MS = 30_000
 
 
@@ -91,7 +92,7 @@ def test_full_journey(live_app_factory, fake_server, tmp_path):
         page = context.new_page()
         steps = Steps([page])
         try:
-            _journey(page, context, browser, app.url, steps, expect)
+            _journey(page, context, browser, app.url, tmp_path / "data", steps, expect)
         except BaseException:
             steps.shoot(f"failed-at-{steps.current}")
             raise
@@ -99,7 +100,7 @@ def test_full_journey(live_app_factory, fake_server, tmp_path):
             browser.close()
 
 
-def _journey(page, context, browser, url, steps, expect):
+def _journey(page, context, browser, url, data_dir, steps, expect):
     steps("register")
     page.goto(url)
     page.get_by_role("link", name=re.compile("Create an account")).click()
@@ -150,9 +151,11 @@ def _journey(page, context, browser, url, steps, expect):
     expect(editor.get_by_text("cannot divide by zero")).to_be_visible()
     editor.locator(".ace_content").click()
     page.keyboard.press("Control+End")
-    page.keyboard.type("\n\ndef multiply(a, b):\n    return a * b\n")
+    page.keyboard.insert_text(ADDED)  # as pasted: no auto-indent or completion popups in the way
     editor.get_by_text("Save").click()
     expect(page.get_by_text("Saved calculator.py.")).to_be_visible()
+    saved = next(data_dir.glob("users/*/workspace/calculator.py"))
+    assert saved.read_text() == CALCULATOR + ADDED
 
     steps("reload")
     page.reload()
@@ -170,9 +173,15 @@ def _journey(page, context, browser, url, steps, expect):
     fresh.add_cookies([{k: old_cookie[k] for k in ("name", "value", "domain", "path")}])
     replay = fresh.new_page()
     steps.pages.append(replay)
-    replay.goto(url)
+    replay.goto(url + "/workspace")  # a deep link to Files, with the old cookie
     expect(replay.get_by_role("button", name="Log in")).to_be_visible()
     expect(replay.get_by_role("link", name="Files")).to_have_count(0)
+
+    steps("log-in-from-deep-link")
+    fill(replay, "Email", EMAIL)
+    fill(replay, "Password", PASSWORD)
+    replay.get_by_role("button", name="Log in").click()
+    expect(replay.get_by_role("heading", name="Files")).to_be_visible()  # lands where the link pointed
     steps("done")
 
 
