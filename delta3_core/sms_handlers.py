@@ -154,9 +154,8 @@ def _chat(services, phone: str, user, command: Command) -> SmsReply:
     reply = agent.collect(agent.chat(services, user.user_id, command.text, channel="sms"))
     text = (reply.text or "").strip()
     if reply.error:
+        # The agent words its errors for the channel, KEY instructions included.
         error = str(reply.error)
-        if getattr(reply, "error_kind", None) == "invalid_key":
-            error += " Text KEY <your-key> to replace it."
         text = f"{text}\n\n{error}" if text else error
     parts = split_text(text or "(The assistant gave no answer; try rephrasing.)")
     now, later = first_page(parts)
