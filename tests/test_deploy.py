@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -190,3 +191,73 @@ def test_teardown_without_confirmation_deletes_nothing(project, versioned_bucket
     assert result.returncode == 1 and "nothing deleted" in result.stdout
     assert len(_versions(s3, bucket)) == 3
     assert "sam delete" not in calls(project)
+
+
+def _imports_reached(module: str) -> set[str]:
+    """Top-level names of the non-repo modules imported by `module` and every repo module it reaches."""
+    import ast
+
+    seen, outside, todo = set(), set(), [module]
+    while todo:
+        name = todo.pop()
+        path = ROOT / (name.replace(".", "/") + ".py")
+        if not path.exists():
+            path = ROOT / name.replace(".", "/") / "__init__.py"
+        if name in seen or not path.exists():
+            continue
+        seen.add(name)
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        tree = ast.parse(path.read_text())
+        fallbacks = {id(inner) for node in ast.walk(tree) if isinstance(node, ast.ExceptHandler)
+                     and "ImportError" in ast.unparse(node.type or ast.Name("")) for inner in ast.walk(node)}
+        for node in ast.walk(tree):
+            if id(node) in fallbacks:  # `except ImportError: import the_other_one`
+                continue
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1] + [base]).strip(".")
+                targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            for target in targets:
+                top = target.split(".")[0]
+                if (ROOT / top).is_dir():
+                    todo.append(target)
+                elif top and top not in sys.stdlib_module_names and top != "__future__":
+                    outside.add(top)
+    return outside
+
+
+def _installable(requirements: Path) -> set[str]:
+    """Distributions a requirements file installs, with their dependencies (from installed metadata)."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    def norm(name):
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    todo = [re.split(r"[<>=\[ ;]", line.strip())[0] for line in requirements.read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    found = set()
+    while todo:
+        name = norm(todo.pop())
+        if name in found:
+            continue
+        found.add(name)
+        with contextlib.suppress(PackageNotFoundError):
+            todo += [re.split(r"[<>=!~\[ ;(]", r)[0] for r in requires(name) or () if "extra ==" not in r]
+    return found
+
+
+@pytest.mark.parametrize("handler, requirements", [("sms_webhook.aws_lambda", "requirements-webhook.txt"),
+                                                   ("executor_lambda.handler", "requirements-executor.txt")])
+def test_each_function_package_installs_what_its_code_imports(handler, requirements):
+    from importlib.metadata import packages_distributions
+
+    installs = _installable(ROOT / "infrastructure" / requirements)
+    providers = packages_distributions()
+    missing = {top for top in _imports_reached(handler)
+               if not {re.sub(r"[-_.]+", "-", d).lower() for d in providers.get(top, [top])} & installs}
+    assert not missing, f"the Lambda would fail to import {sorted(missing)}: add them to {requirements}"
