@@ -19,7 +19,7 @@ from .sandbox import (
     hand_over,
     host_uid,
     sandbox_env,
-    with_process_limit,
+    with_limits,
 )
 from .scan import changed_paths, remove_specials, scan
 
@@ -35,9 +35,8 @@ def run_in_folder(root: Path, kind: str, source: str, limits: Limits, *, bwrap: 
         if uid is not None:
             hand_over(root, uid)
         info_read, info_write = os.pipe()  # bwrap reports the sandbox's pid 1 here
-        argv = bwrap_argv(bwrap, root, limits, with_process_limit(command, limits.processes),
-                          info_fd=info_write)
-        launch = {"env": {}, "nproc": False, "as_uid": uid, "pass_fds": (info_write,)}
+        argv = bwrap_argv(bwrap, root, limits, with_limits(command, limits), info_fd=info_write)
+        launch = {"env": {}, "limits_inside": True, "as_uid": uid, "pass_fds": (info_write,)}
     else:
         argv = [SANDBOX_PYTHON if kind == "python" else SANDBOX_SHELL, *command[1:]]
         launch = {"env": sandbox_env() | {"HOME": str(root)}}

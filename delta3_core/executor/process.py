@@ -34,7 +34,7 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
-def rlimit_setter(limits: Limits, *, nproc: bool = True, as_uid: int | None = None):
+def rlimit_setter(limits: Limits, *, as_uid: int | None = None):
     """A preexec_fn applying `limits` as rlimits in the child, then dropping to `as_uid` if given."""
     caps = [
         (resource.RLIMIT_CPU, limits.cpu_s, limits.cpu_s + 1),  # soft: SIGXCPU, hard: SIGKILL
@@ -42,9 +42,8 @@ def rlimit_setter(limits: Limits, *, nproc: bool = True, as_uid: int | None = No
         (resource.RLIMIT_FSIZE, limits.file_mb * MB, limits.file_mb * MB),
         (resource.RLIMIT_NOFILE, limits.open_files, limits.open_files),
         (resource.RLIMIT_CORE, 0, 0),
+        (resource.RLIMIT_NPROC, limits.processes, limits.processes),
     ]
-    if nproc:
-        caps.append((resource.RLIMIT_NPROC, limits.processes, limits.processes))
 
     def apply() -> None:
         for which, soft, hard in caps:
@@ -77,27 +76,27 @@ def workspace_bytes(root: Path) -> int:
     return total
 
 
-def supervise(argv: list[str], *, env: dict[str, str], cwd: str, limits: Limits,
-              watch_dir: Path | None = None, stdin_data: bytes | None = None, nproc: bool = True,
-              as_uid: int | None = None, pass_fds: tuple[int, ...] = ()) -> Outcome:
-    """Start `argv` in its own process group under `limits`, and collect its capped output.
+def start(argv: list[str], *, env: dict[str, str], cwd: str, limits: Limits, limits_inside: bool = False,
+          as_uid: int | None = None, pass_fds: tuple[int, ...] = (), stdin_pipe: bool = False) -> subprocess.Popen:
+    """Start `argv` in its own session and process group, dropped to `as_uid` if given.
 
-    nproc=False leaves RLIMIT_NPROC to the command itself (the sandbox sets it inside its user namespace).
+    limits_inside=True means the command applies the rlimits itself (the sandbox does, inside its user
+    namespace); then no preexec_fn is needed and Python can spawn with the faster vfork.
     """
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        argv, stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
+    extra: dict = {"user": as_uid, "group": as_uid, "extra_groups": []} if as_uid is not None else {}
+    if not limits_inside:
+        extra = {"preexec_fn": rlimit_setter(limits, as_uid=as_uid)}
+    return subprocess.Popen(
+        argv, stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
-        start_new_session=True, preexec_fn=rlimit_setter(limits, nproc=nproc, as_uid=as_uid), close_fds=True,
-        pass_fds=pass_fds,
+        start_new_session=True, close_fds=True, pass_fds=pass_fds, **extra,
     )
-    if stdin_data is not None:
-        try:
-            proc.stdin.write(stdin_data)
-        except BrokenPipeError:
-            pass
-        finally:
-            proc.stdin.close()
+
+
+def collect(proc: subprocess.Popen, limits: Limits, watch_dir: Path | None = None,
+            started: float | None = None) -> Outcome:
+    """Read the capped output of a started process until it ends or a limit stops it; then kill its group."""
+    started = time.monotonic() if started is None else started
     outcome = Outcome()
     try:
         _pump(proc, outcome, limits, watch_dir, started)
@@ -108,6 +107,13 @@ def supervise(argv: list[str], *, env: dict[str, str], cwd: str, limits: Limits,
             pipe.close()
     outcome.duration_s = time.monotonic() - started
     return outcome
+
+
+def supervise(argv: list[str], *, env: dict[str, str], cwd: str, limits: Limits,
+              watch_dir: Path | None = None, **launch) -> Outcome:
+    """Start `argv` under `limits` (see start()), and collect its capped output."""
+    started = time.monotonic()
+    return collect(start(argv, env=env, cwd=cwd, limits=limits, **launch), limits, watch_dir, started)
 
 
 def _pump(proc: subprocess.Popen, outcome: Outcome, limits: Limits, watch_dir: Path | None,

@@ -49,15 +49,23 @@ def command_for(kind: str, source: str) -> list[str]:
     return [SANDBOX_SHELL, "-c", source]
 
 
-def with_process_limit(command: list[str], processes: int) -> list[str]:
-    """Prefix `command` so RLIMIT_NPROC is set inside the sandbox's user namespace.
+def with_limits(command: list[str], limits: Limits) -> list[str]:
+    """Prefix `command` so the rlimits are set inside the sandbox's user namespace.
 
-    Set there, the count covers only this run's processes (one user's fork bomb cannot starve another
+    Set there, RLIMIT_NPROC counts only this run's processes (one user's fork bomb cannot starve another
     run), instead of every process of the host uid.
     """
+    mb = 1024 * 1024
+    values = {"cpu": (limits.cpu_s, limits.cpu_s + 1), "as": (limits.memory_mb * mb,) * 2,
+              "fsize": (limits.file_mb * mb,) * 2, "nofile": (limits.open_files,) * 2, "core": (0, 0),
+              "nproc": (limits.processes,) * 2}
     if os.access(PRLIMIT, os.X_OK):
-        return [PRLIMIT, f"--nproc={processes}:{processes}", "--", *command]
-    return [SANDBOX_SHELL, "-c", f'ulimit -u {processes} && exec "$@"', "limit", *command]
+        return [PRLIMIT, *(f"--{name}={soft}:{hard}" for name, (soft, hard) in values.items()), "--", *command]
+    flags = {"cpu": "-t", "as": "-v", "fsize": "-f", "nofile": "-n", "core": "-c", "nproc": "-u"}
+    # bash's ulimit counts -v and -f in KiB
+    sets = "; ".join(f"ulimit -S -H {flags[name]} {soft // 1024 if name in ('as', 'fsize') else soft}"
+                     for name, (soft, _hard) in values.items())
+    return ["/bin/bash", "-c", f'{sets} && exec "$@"', "limit", *command]
 
 
 def host_uid() -> int | None:
@@ -189,17 +197,15 @@ def check_sandbox(settings: Any) -> SandboxCheck:
 def _probe(bwrap: str, limits: Limits) -> SandboxCheck:
     import tempfile
 
-    from .process import rlimit_setter
-
     uid = host_uid()
     with tempfile.TemporaryDirectory(prefix="delta3-probe-") as tmp:
-        command = with_process_limit([SANDBOX_PYTHON, "-c", "print('ok')"], limits.processes)
+        command = with_limits([SANDBOX_PYTHON, "-c", "print('ok')"], limits)
         argv = bwrap_argv(bwrap, Path(tmp), limits, command)
+        as_uid = {"user": uid, "group": uid, "extra_groups": []} if uid is not None else {}
         try:
             if uid is not None:
                 hand_over(Path(tmp), uid)
-            done = subprocess.run(argv, capture_output=True, timeout=20, env={},
-                                  preexec_fn=rlimit_setter(limits, nproc=False, as_uid=uid))
+            done = subprocess.run(argv, capture_output=True, timeout=20, env={}, **as_uid)
         except (OSError, subprocess.TimeoutExpired) as error:
             return SandboxCheck(False, False, f"Code cannot run: starting bwrap failed ({error}). " + USERNS_HINT)
     if done.returncode != 0 or done.stdout.strip() != b"ok":

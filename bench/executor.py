@@ -1,0 +1,52 @@
+"""Benchmark: p50 of execute_python("pass") through the local executor vs a bare `python3 -I -c pass`.
+
+Run: python bench/executor.py [runs]   (target: ratio <= 1.3; printed, not asserted)
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from delta3_core.config import load_settings  # noqa: E402
+from delta3_core.executor import make_executor, sandbox_status  # noqa: E402
+from delta3_core.executor.sandbox import SANDBOX_PYTHON  # noqa: E402
+from delta3_core.storage import open_backend  # noqa: E402
+
+
+def p50(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def main(runs: int = 40) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="delta3-bench-"))
+    try:
+        settings = load_settings(environ={}, data_dir=data_dir, secret_key="bench-" + "x" * 40)
+        print(sandbox_status(settings))
+        executor = make_executor(settings, open_backend(settings))
+        executor.run("bench", "python", "pass")  # warm-up: sandbox probe, folders, page cache
+        bare, sandboxed = [], []
+        for _ in range(runs):  # interleaved, so background load hits both alike
+            start = time.perf_counter()
+            subprocess.run([SANDBOX_PYTHON, "-I", "-c", "pass"], check=True)
+            bare.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            result = executor.run("bench", "python", "pass")
+            sandboxed.append(time.perf_counter() - start)
+            assert result.exit_code == 0, result.message
+        print(f"bare python3 -I -c pass        p50 {p50(bare):7.1f} ms")
+        print(f"executor python 'pass' (bwrap) p50 {p50(sandboxed):7.1f} ms")
+        print(f"ratio                              {p50(sandboxed) / p50(bare):5.2f}x  (target <= 1.3x)")
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 40)
