@@ -104,6 +104,7 @@ def _journey(page, context, browser, url, data_dir, steps, expect):
     steps("register")
     page.goto(url)
     page.get_by_role("link", name=re.compile("Create an account")).click()
+    expect(page.get_by_role("heading", name="Create your account")).to_be_visible()  # not the login form's Email
     fill(page, "Email", EMAIL)
     fill(page, "Password", PASSWORD)
     fill(page, "Repeat password", PASSWORD)
@@ -124,6 +125,7 @@ def _journey(page, context, browser, url, data_dir, steps, expect):
 
     steps("set-key")
     page.get_by_role("link", name="Settings").click()
+    expect(page.get_by_role("heading", name="Settings")).to_be_visible()
     fill(page, "Gemini API key", KEY)
     page.get_by_role("button", name="Check and save").click()
     expect(page.get_by_text("Your Gemini key works and is saved.")).to_be_visible()
@@ -132,6 +134,7 @@ def _journey(page, context, browser, url, data_dir, steps, expect):
 
     steps("chat")
     page.get_by_role("link", name="Chat").click()
+    expect(page.get_by_role("heading", name="Chat")).to_be_visible()
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill("Create a calculator module and test it")
     box.press("Enter")
