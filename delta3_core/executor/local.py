@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 from ..errors import ExecutorError, SandboxUnavailableError
 from .base import Limits, RunResult, check_request
-from .process import supervise, to_result, wait_gone
+from .process import Outcome, collect, start, supervise, to_result, wait_gone
 from .sandbox import (
     SANDBOX_PYTHON,
     SANDBOX_SHELL,
@@ -22,39 +24,71 @@ from .sandbox import (
     with_limits,
 )
 from .scan import changed_paths, remove_specials, scan
+from .zygote import POOL, Zygote, zygote_source
 
 UNSAFE_NOTE = " (Ran WITHOUT a sandbox: DELTA3_UNSAFE_NO_SANDBOX is on.)"
 
 
-def run_in_folder(root: Path, kind: str, source: str, limits: Limits, *, bwrap: str | None) -> RunResult:
-    """Run `source` with `root` as the workspace; bwrap=None means rlimits only (unsafe mode)."""
+def run_in_folder(root: Path, kind: str, source: str, limits: Limits, *, bwrap: str | None,
+                  warm_key: str | None = None) -> RunResult:
+    """Run `source` with `root` as the workspace; bwrap=None means rlimits only (unsafe mode).
+
+    With a warm_key (the user id), the next sandbox for this folder is started ahead of time.
+    """
     before = scan(root).files
-    command = command_for(kind, source)
-    if bwrap:
-        uid = host_uid()
-        if uid is not None:
-            hand_over(root, uid)
-        info_read, info_write = os.pipe()  # bwrap reports the sandbox's pid 1 here
-        argv = bwrap_argv(bwrap, root, limits, with_limits(command, limits), info_fd=info_write)
-        launch = {"env": {}, "limits_inside": True, "as_uid": uid, "pass_fds": (info_write,)}
-    else:
-        argv = [SANDBOX_PYTHON if kind == "python" else SANDBOX_SHELL, *command[1:]]
-        launch = {"env": sandbox_env() | {"HOME": str(root)}}
     try:
-        outcome = supervise(argv, cwd=str(root), limits=limits, watch_dir=root, **launch)
+        outcome = _sandboxed(root, kind, source, limits, bwrap, warm_key) if bwrap else supervise(
+            [SANDBOX_PYTHON if kind == "python" else SANDBOX_SHELL, *command_for(kind, source)[1:]],
+            env=sandbox_env() | {"HOME": str(root)}, cwd=str(root), limits=limits, watch_dir=root)
     except OSError as error:
         raise ExecutorError(f"The code could not be started: {error.strerror or error}.") from None
-    finally:
-        if bwrap:
-            os.close(info_write)
-    if bwrap:
-        _wait_for_sandbox_exit(info_read)
     result = to_result(outcome, limits)
     after = scan(root)
     remove_specials(root, after.special_paths)
     result.skipped = [f"{note}: removed, links and special files are not kept" for note in after.skipped]
-    result.files_changed = [p for p in changed_paths(before, after.files)]
+    result.files_changed = changed_paths(before, after.files)
     return result
+
+
+def _sandboxed(root: Path, kind: str, source: str, limits: Limits, bwrap: str, warm_key: str | None) -> Outcome:
+    uid = host_uid()
+    if uid is not None:
+        hand_over(root, uid)
+    key = (warm_key, str(root), limits, bwrap)
+    zygote = POOL.take(key) if warm_key else None
+    if zygote is not None:
+        started = zygote.send(kind, source)
+        info_read = zygote.info_read
+        proc = zygote.proc
+    else:
+        started = time.monotonic()
+        proc, info_read = _start_sandbox(bwrap, root, limits, uid, command_for(kind, source))
+    try:
+        return collect(proc, limits, root, started)
+    finally:
+        _wait_for_sandbox_exit(info_read)
+        if warm_key:
+            POOL.prepare(key, lambda: _start_zygote(bwrap, root, limits, uid))
+
+
+def _start_sandbox(bwrap: str, root: Path, limits: Limits, uid: int | None, command: list[str],
+                   stdin_pipe: bool = False) -> tuple[subprocess.Popen, int]:
+    info_read, info_write = os.pipe()  # bwrap reports the sandbox's pid 1 here
+    try:
+        argv = bwrap_argv(bwrap, root, limits, with_limits(command, limits), info_fd=info_write)
+        proc = start(argv, env={}, cwd=str(root), limits=limits, limits_inside=True, as_uid=uid,
+                     pass_fds=(info_write,), stdin_pipe=stdin_pipe)
+    except BaseException:
+        os.close(info_read)
+        raise
+    finally:
+        os.close(info_write)
+    return proc, info_read
+
+
+def _start_zygote(bwrap: str, root: Path, limits: Limits, uid: int | None) -> Zygote:
+    command = [SANDBOX_PYTHON, "-c", zygote_source(SANDBOX_SHELL)]
+    return Zygote(*_start_sandbox(bwrap, root, limits, uid, command, stdin_pipe=True))
 
 
 def _wait_for_sandbox_exit(info_read: int) -> None:
@@ -90,7 +124,7 @@ class LocalExecutor:
         else:
             root = Path(root)
             root.mkdir(parents=True, exist_ok=True)
-            result = run_in_folder(root, kind, source, self.limits, bwrap=bwrap)
+            result = run_in_folder(root, kind, source, self.limits, bwrap=bwrap, warm_key=user_id)
         if check.unsafe:
             result.message += UNSAFE_NOTE
         return result
@@ -102,5 +136,7 @@ class LocalExecutor:
         cache_root = Path(self.settings.data_dir) / "executor-cache"
         return synced_run(
             s3_client_for_backend(self.backend), self.settings.bucket, user_id, cache_root,
-            lambda folder: run_in_folder(folder, kind, source, self.limits, bwrap=bwrap),
+            # only the per-user warm folder (not a cold one beside it) gets a sandbox started ahead
+            lambda folder: run_in_folder(folder, kind, source, self.limits, bwrap=bwrap,
+                                         warm_key=user_id if folder.parent == cache_root / user_id else None),
         )

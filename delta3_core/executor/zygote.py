@@ -1,0 +1,142 @@
+"""Pre-started sandboxes: after a user's run, a fresh bwrap + python3 waits for that user's next run.
+
+Each one is still used once and then torn down (clean slate): only its start-up happens ahead of time,
+so a warm run costs about what a bare `python3 -c` does. An unused one exits by itself after IDLE_S.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+IDLE_S = 300
+MAX_WAITING = 32  # pre-started sandboxes kept at once (each is ~10 MB of idle python)
+
+# Runs as `python3 -c` inside the sandbox: wait for "kind\0source" on stdin, then become that run.
+ZYGOTE_SOURCE = r"""
+def _zygote(os, sys, signal):
+    signal.alarm(%(idle)d)
+    job = sys.stdin.buffer.read()
+    signal.alarm(0)
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    kind, _, source = job.partition(b"\0")
+    if kind != b"python":
+        os.execv(%(shell)r, [%(shell)r, "-c", source.decode("utf-8", "surrogateescape")])
+    code = compile(source.decode("utf-8", "surrogateescape"), "<string>", "exec")
+    main = sys.modules["__main__"].__dict__
+    for name in [n for n in main if not n.startswith("__")]:
+        del main[name]  # the run starts with the namespace of a fresh `python3 -c`
+    try:
+        exec(code, main)
+    except SystemExit:
+        raise
+    except BaseException as error:
+        import traceback
+        traceback.print_exception(type(error), error, error.__traceback__.tb_next)
+        sys.exit(1)
+import os, signal, sys
+_zygote(os, sys, signal)
+"""
+
+
+def zygote_source(shell: str) -> str:
+    """The waiting program, with its idle timeout and shell path filled in."""
+    return ZYGOTE_SOURCE % {"idle": IDLE_S, "shell": shell}
+
+
+@dataclass
+class Zygote:
+    """A started sandbox waiting on stdin; `info_read` yields bwrap's info (the sandbox's pid 1)."""
+
+    proc: subprocess.Popen
+    info_read: int
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def discard(self) -> None:
+        """Kill it and release its pipes (it was never given a job)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, 9)
+        self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if pipe:
+                pipe.close()
+        with contextlib.suppress(OSError):
+            os.close(self.info_read)
+
+    def send(self, kind: str, source: str) -> float:
+        """Hand the job over; returns the monotonic time the run started (for the wall clock)."""
+        started = time.monotonic()
+        try:
+            self.proc.stdin.write(kind.encode() + b"\0" + source.encode("utf-8", "surrogateescape"))
+        except BrokenPipeError:
+            pass  # it died meanwhile; collect() reports how
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                self.proc.stdin.close()
+        return started
+
+
+class ZygotePool:
+    """At most one waiting sandbox per key (user, folder, limits); thread-safe."""
+
+    def __init__(self, max_waiting: int = MAX_WAITING):
+        self.max_waiting = max_waiting
+        self._waiting: dict[tuple, tuple[float, Zygote]] = {}
+        self._lock = threading.Lock()
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delta3-zygote")
+
+    def take(self, key: tuple) -> Zygote | None:
+        """The waiting sandbox for `key` if there is a live one (it is removed from the pool)."""
+        with self._lock:
+            self._reap_locked()
+            entry = self._waiting.pop(key, None)
+        return entry[1] if entry else None
+
+    def prepare(self, key: tuple, spawn: Callable[[], Zygote]) -> None:
+        """Start a sandbox for `key`'s next run in the background.
+
+        Always from the same long-lived thread: bwrap --die-with-parent kills the sandbox when the
+        *thread* that started it exits, so a short-lived thread would kill it at once.
+        """
+        self._spawner.submit(self._spawn_into, key, spawn)
+
+    def _spawn_into(self, key: tuple, spawn: Callable[[], Zygote]) -> None:
+        try:
+            zygote = spawn()
+        except OSError:
+            return  # the next run simply starts cold
+        evicted = []
+        with self._lock:
+            self._reap_locked()
+            if key in self._waiting:
+                evicted.append(self._waiting.pop(key)[1])
+            while len(self._waiting) >= self.max_waiting:
+                oldest = min(self._waiting, key=lambda k: self._waiting[k][0])
+                evicted.append(self._waiting.pop(oldest)[1])
+            self._waiting[key] = (time.monotonic(), zygote)
+        for old in evicted:
+            old.discard()
+
+    def _reap_locked(self) -> None:
+        for key in [k for k, (_, z) in self._waiting.items() if not z.alive()]:
+            self._waiting.pop(key)[1].discard()
+
+    def clear(self) -> None:
+        """Kill every waiting sandbox (tests, shutdown)."""
+        with self._lock:
+            waiting, self._waiting = list(self._waiting.values()), {}
+        for _, zygote in waiting:
+            zygote.discard()
+
+
+POOL = ZygotePool()
