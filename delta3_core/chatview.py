@@ -159,7 +159,7 @@ def stream_answer(ws: Workspace, events: Iterator[Any]) -> None:
     """Draw an answer live: text as it streams, each tool call in a status box, then images and usage."""
     from .agent.events import ErrorEvent, Final, TextDelta, ToolFinished, ToolStarted
 
-    live, running, shown_text = _LiveText(), {}, ""
+    live, running, shown_text, made = _LiveText(), {}, "", []
     with st.chat_message("assistant", avatar=AVATARS["assistant"]):
         try:
             for event in events:
@@ -177,17 +177,17 @@ def stream_answer(ws: Workspace, events: Iterator[Any]) -> None:
                     status.code(event.result or "(no output)", language="text")
                     status.update(label=tool_label(event.name, args, "ok" if event.ok else "failed"),
                                   state="complete" if event.ok else "error", expanded=False)
-                    with status:
-                        show_images(ws, event.images)
+                    made += [p for p in event.images if p not in made]  # shown with the answer, not folded away
                 elif isinstance(event, Final):
                     shown_text += live.close()
                     if event.text and not shown_text.strip():
                         st.markdown(event.text)
-                    show_images(ws, event.images)
+                    show_images(ws, made + [p for p in event.images if p not in made])
                     if usage := format_usage(event.usage):
                         st.caption(usage)
                 elif isinstance(event, ErrorEvent):
                     live.close()
+                    show_images(ws, made)
                     st.error(plain(event.message))
         except Delta3Error as error:
             live.close()

@@ -159,3 +159,10 @@ def test_revoking_sessions_elsewhere_logs_this_browser_out_on_its_next_action(we
     at.run()
     assert at.text_input(key="login_email") is not None
     assert any("session has ended" in i.value for i in at.info)
+
+
+def test_a_configuration_mistake_is_one_clear_sentence(web_app, monkeypatch):
+    monkeypatch.setenv("DELTA3_BACKEND", "aws")
+    at = web_app()
+    assert [e.value for e in at.error] == ["DELTA3_BUCKET must be set when DELTA3_BACKEND=aws."]
+    assert not at.exception and not at.text_input

@@ -103,3 +103,14 @@ def test_usage_format_and_grouping():
     turns = chatview.group_turns([Message("user", "q"), Message("tool", "r"), Message("assistant", "a"),
                                   Message("user", "q2")])
     assert [(speaker, len(group)) for speaker, group in turns] == [("user", 1), ("assistant", 2), ("user", 1)]
+
+
+def test_a_run_that_draws_a_picture_shows_it_in_the_answer(web_app, keyed_user, fake_gemini, require_sandbox):
+    svg = '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8"/></svg>'
+    fake_gemini.enqueue(gemini_calls(gemini_call("execute_shell", {"command": f"printf '{svg}' > plot.svg"})),
+                        gemini_text("Here is your plot."))
+    at = web_app(user=keyed_user)
+    at.chat_input[0].set_value("Draw a square").run()
+    assert not at.error, [e.value for e in at.error]
+    assert "execute_shell" in at.status[0].label and any("plot.svg" in c.value for c in at.status[0].code)
+    assert len(at.image) == 1  # once, with the answer (not only inside the folded tool box)
