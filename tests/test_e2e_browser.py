@@ -15,7 +15,7 @@ import pytest
 
 from delta3_core import webauth
 from tests.fixtures.gemini import FakeGemini, gemini_call, gemini_calls, gemini_text
-from tests.fixtures.web import launch_chromium
+from tests.fixtures.web import CHROMIUM, launch_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -78,6 +78,9 @@ def fake_server():
 
 def test_full_journey(live_app_factory, fake_server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: scripts/setup.sh dev installs Debian's chromium")
 
     app = live_app_factory(GOOGLE_GEMINI_BASE_URL=fake_server.base_url)
     fake_server.enqueue(
