@@ -166,3 +166,7 @@ def test_a_configuration_mistake_is_one_clear_sentence(web_app, monkeypatch):
     at = web_app()
     assert [e.value for e in at.error] == ["DELTA3_BUCKET must be set when DELTA3_BACKEND=aws."]
     assert not at.exception and not at.text_input
+
+
+def test_plain_shows_file_names_as_written():
+    assert webauth.plain("__init__.py and a*b [x]") == "\\_\\_init\\_\\_.py and a\\*b \\[x\\]"

@@ -122,3 +122,19 @@ def test_helpers():
     made = [FileInfo("__pycache__/m.pyc", 1, 9.0), FileInfo("m.py", 1, 5.0), FileInfo("a.py", 1, 1.0)]
     assert webfiles.default_file(made) == "m.py"  # newest, but not a compiled cache file
     assert webfiles.default_file([]) is None
+
+
+def test_two_users_in_one_process_each_see_only_their_own_files(web_app, web_user, web_services, ws):
+    from delta3_core import accounts
+    from tests.fixtures.web import WEB_PASSWORD, WebUser
+
+    other = accounts.register(web_services.backend, "bob@example.com", WEB_PASSWORD)
+    Workspace(web_services.backend, other.user_id, web_services.settings.quota_bytes).write_text("bob.txt", "b")
+    ws.write_text("ada.txt", "a")
+    token = accounts.create_session(web_services.backend, other.user_id)
+    bob = WebUser(other.user_id, other.email, WEB_PASSWORD, token)
+    ada_page = web_app(user=web_user, page="pages/files.py")
+    bob_page = web_app(user=bob, page="pages/files.py")
+    assert listed(ada_page) == ["ada.txt"] and listed(bob_page) == ["bob.txt"]
+    ada_page.run()  # after another user's run in the same process, still only her own files
+    assert listed(ada_page) == ["ada.txt"]

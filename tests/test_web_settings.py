@@ -151,3 +151,18 @@ def test_log_out_everywhere(settings_page, web_user, web_services):
     assert "You are logged out on every device." in page_text(at)
     for token in (other_device, web_user.token):
         assert accounts.resolve_session(web_services.backend, token) is None
+
+
+def test_a_phone_linked_to_another_account_gets_no_code(web_services, web_user, with_twilio):
+    from dataclasses import replace
+
+    from delta3_core.config import load_settings
+    from delta3_core.errors import ConflictError
+    from tests.fixtures.web import WEB_PASSWORD
+
+    web_services.settings = replace(load_settings(), data_dir=web_services.settings.data_dir)
+    other = accounts.register(web_services.backend, "bob@example.com", WEB_PASSWORD)
+    accounts.link_phone(web_services.backend, other.user_id, "+14155550100")
+    with pytest.raises(ConflictError):
+        phone_verify.send_code(web_services, web_user.user_id, "+1 415 555 0100")
+    assert with_twilio.messages == []
