@@ -48,11 +48,31 @@ def no_trim():
 
 
 def fill_history(backend, user_id: str, count: int) -> None:
+    if hasattr(backend.records, "client"):
+        return bulk_load_dynamo(backend.records, user_id, count)
     with no_trim():
         for start in range(0, count, BATCH):
             batch = [Message("user" if i % 2 == 0 else "assistant", f"message {i} " + "x" * 200)
                      for i in range(start, min(count, start + BATCH))]
             backend.records.append_messages(user_id, batch)
+
+
+def bulk_load_dynamo(records, user_id: str, count: int) -> None:
+    """Write `count` history items with BatchWriteItem in the store's own layout.
+
+    Only the fill differs: moto deep-copies the whole table for every TransactWriteItems, so
+    filling 10,000 messages through append_messages takes moto tens of GB (real DynamoDB does not).
+    """
+    from delta3_core.storage.dynamo_items import encode_item, item_key, msg_sk
+
+    now = time.time()
+    requests = [{"PutRequest": {"Item": {**item_key(f"USER#{user_id}", msg_sk(seq)), **encode_item(
+        role="user" if seq % 2 else "assistant", content=f"message {seq} " + "x" * 200, channel="web",
+        created_at=now, seq=seq, meta="{}")}}} for seq in range(1, count + 1)]
+    for start in range(0, count, 25):
+        records._batch_write(requests[start:start + 25])
+    records.client.put_item(TableName=records.table, Item={**item_key(f"USER#{user_id}", "SEQ"),
+                                                           **encode_item(seq=count)})
 
 
 def fill_files(backend, user_id: str, count: int) -> None:
@@ -62,6 +82,7 @@ def fill_files(backend, user_id: str, count: int) -> None:
 
 def measure(backend, messages: int, files: int) -> dict[str, float]:
     fill_history(backend, "small", 100)
+    backend.records.append_messages("small", [Message("user", "one more, through the real append path")])
     fill_history(backend, "large", messages)
     assert len(backend.records.recent_messages("large", 20)) == 20
     small = median_ms(lambda: backend.records.recent_messages("small", 20), 30)
