@@ -175,7 +175,7 @@ def sign_up(svc) -> None:
     except Delta3Error as error:
         _flash_error(error)
         return
-    st.session_state[FLASH] = ("success", "Welcome to DELTA3! Add your Gemini API key in Settings to start.")
+    st.session_state[FLASH] = ("success", "Your account is ready.")
     _start_session(svc, user.user_id)
 
 
@@ -221,9 +221,12 @@ def render_cookie_ops() -> None:
     value = ops[-1]
     max_age = COOKIE_MAX_AGE_S if value else 0
     cookie = f"{COOKIE_NAME}={value or ''}; Max-Age={max_age}; Path=/; SameSite=Strict"
-    # The nonce makes each write a new element, so the browser runs it even if the text repeats.
-    st.html(f"<script>/* {secrets.token_hex(4)} */ document.cookie = {json.dumps(cookie)} + "
-            f"(location.protocol === 'https:' ? '; Secure' : '');</script>", unsafe_allow_javascript=True)
+    # The nonce makes each write a new element, so the browser runs it even if the text repeats; the style
+    # (sent apart: style-only HTML takes no room) folds the script's empty box so the page does not shift.
+    st.html("<style>div[data-testid='stElementContainer']:has(span.delta3-cookie){display:none}</style>")
+    st.html(f"<span class='delta3-cookie' hidden></span><script>/* {secrets.token_hex(4)} */ document.cookie = "
+            f"{json.dumps(cookie)} + (location.protocol === 'https:' ? '; Secure' : '');</script>",
+            unsafe_allow_javascript=True)
 
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#|~$])")
