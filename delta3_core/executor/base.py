@@ -81,7 +81,7 @@ class RunResult:
     @property
     def ok(self) -> bool:
         """True when the code ran to completion with exit code 0 and nothing failed to sync."""
-        return self.exit_code == 0 and self.limit_hit in (None, "output") and not self.sync_failed
+        return self.exit_code == 0 and self.limit_hit is None and not self.sync_failed
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (the Lambda result body)."""

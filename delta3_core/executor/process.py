@@ -225,14 +225,16 @@ def _signal_of(returncode: int | None) -> int | None:
 
 
 def classify(outcome: Outcome, limits: Limits) -> tuple[str | None, str]:
-    """Which limit (if any) ended the run, and a plain sentence saying what happened."""
+    """Which limit (if any) ended the run, and a plain sentence saying what happened.
+
+    Output that was only cut (the run went on and finished) is no limit hit: the truncation flags and
+    the message say so instead.
+    """
     sig = _signal_of(outcome.returncode)
     limit = outcome.stopped_for or _SIGNAL_LIMITS.get(sig)
     if limit is None and outcome.returncode not in (0, None):
         tail = outcome.stderr[-4096:].decode("utf-8", "replace")
         limit = next((name for name, hints in _STDERR_HINTS if any(h in tail for h in hints)), None)
-    if limit is None and (outcome.stdout_truncated or outcome.stderr_truncated):
-        limit = "output"
     return limit, _message(limit, outcome, limits, sig)
 
 
@@ -251,7 +253,7 @@ def _message(limit: str | None, outcome: Outcome, limits: Limits, sig: int | Non
     if limit == "disk":
         return (f"Stopped: the workspace grew past its {limits.disk_mb} MB storage quota; "
                 "delete some files to free space.")
-    if limit == "output" and outcome.stopped_for == "output":
+    if limit == "output":
         return (f"Stopped: the run printed far too much output (over {limits.output_kb * FLOOD_FACTOR:,} KB); "
                 f"only the first {limits.output_kb} KB of each stream was kept.")
     suffix = f" Output was cut to the first {limits.output_kb} KB per stream." if cut else ""
