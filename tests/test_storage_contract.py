@@ -109,6 +109,18 @@ def test_history_keeps_empty_and_unicode_content(backend):
     assert [m.content for m in backend.records.recent_messages("u1", 5)] == ["", "h\u00e9llo \u2603 \U0001f600"]
 
 
+def test_huge_messages_are_kept_cut_to_size(backend):
+    huge = "\u00e9" * 300_000  # 600 KB of UTF-8: more than one DynamoDB item can hold
+    stored = backend.records.append_messages("u1", [
+        Message("user", huge), Message("tool", "ran", meta={"tool": "write_file", "args": "x" * 100_000}),
+        Message("assistant", "done")])
+    got = backend.records.recent_messages("u1", 5)
+    assert [m.content for m in got][1:] == ["ran", "done"]
+    assert got[0].content.startswith("\u00e9" * 1000) and got[0].content.endswith("too long to keep in the history]")
+    assert len(got[0].content.encode()) <= 64 * 1024 and got[0].content == stored[0].content
+    assert got[1].meta == {"tool": "write_file", "truncated": True}
+
+
 def test_history_trims_to_keep_and_reads_newest(backend):
     for start in range(0, 130, 10):
         backend.records.append_messages("u1", [Message("user", f"m{i}") for i in range(start, start + 10)])
@@ -283,3 +295,13 @@ def test_corrupted_ciphertext_fails_clearly(backend, damage):
     ciphertext = backend.cipher.encrypt("u1", "AIzaSyExample-key")
     with pytest.raises(KeyDecryptError, match="enter it again"):
         backend.cipher.decrypt("u1", damage(ciphertext))
+
+
+def test_big_appends_are_split_within_dynamodb_request_limits():
+    from delta3_core.storage.dynamo_items import MAX_TRANSACT, MAX_TRANSACT_BYTES, transaction_chunks
+
+    big = [{"Put": {"Item": {"content": {"S": "x" * 60_000}}}} for _ in range(150)]
+    chunks = transaction_chunks(big)
+    assert sum(len(c) for c in chunks) == 150 and all(len(c) <= MAX_TRANSACT for c in chunks)
+    assert all(sum(len(str(a)) for a in c) <= MAX_TRANSACT_BYTES for c in chunks)
+    assert len(transaction_chunks(big[:4])) == 1  # a normal turn stays one all-or-nothing transaction

@@ -54,10 +54,34 @@ def load_meta(text: str | None) -> dict[str, Any]:
     return json.loads(text) if text else {}
 
 
+# A DynamoDB item holds at most 400 KB, so both backends keep a message to these sizes.
+MAX_CONTENT_BYTES = 64 * 1024
+MAX_META_BYTES = 32 * 1024
+_META_FIELD_BYTES = 1024
+TRUNCATED_NOTE = "\n[... cut here: the rest was too long to keep in the history]"
+
+
+def fit_content(content: str) -> str:
+    """`content`, cut (on a character boundary, with a note) if its UTF-8 exceeds MAX_CONTENT_BYTES."""
+    raw = content.encode()
+    if len(raw) <= MAX_CONTENT_BYTES:
+        return content
+    room = MAX_CONTENT_BYTES - len(TRUNCATED_NOTE.encode())
+    return raw[:room].decode(errors="ignore") + TRUNCATED_NOTE
+
+
+def fit_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """`meta`, or only its small fields plus truncated=True if its JSON exceeds MAX_META_BYTES."""
+    if len(dump_meta(meta).encode()) <= MAX_META_BYTES:
+        return dict(meta)
+    kept = {k: v for k, v in meta.items() if len(dump_meta({k: v}).encode()) <= _META_FIELD_BYTES}
+    return {**kept, "truncated": True}
+
+
 def stamped(message: Message, seq: int, now: float) -> Message:
-    """A copy of `message` with its store-assigned seq (and created_at if unset)."""
-    return Message(role=message.role, content=message.content, channel=message.channel,
-                   created_at=message.created_at or now, meta=dict(message.meta or {}), seq=seq)
+    """A copy of `message` with its store-assigned seq (and created_at if unset), cut to storable size."""
+    return Message(role=message.role, content=fit_content(message.content or ""), channel=message.channel,
+                   created_at=message.created_at or now, meta=fit_meta(message.meta or {}), seq=seq)
 
 
 def split_path(path: str) -> list[str]:

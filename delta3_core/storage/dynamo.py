@@ -28,7 +28,6 @@ from .base import HISTORY_KEEP, Message, SessionRecord, UserRecord
 from .codec import USER_FIELDS, check_changes, dump_meta, load_meta, stamped, user_from_dict
 from .dynamo_items import (
     FAILED,
-    MAX_TRANSACT,
     ConditionFailed,
     DynamoTable,
     decode_item,
@@ -36,6 +35,7 @@ from .dynamo_items import (
     item_key,
     msg_sk,
     number,
+    transaction_chunks,
 )
 
 
@@ -196,10 +196,9 @@ class DynamoRecordStore(DynamoTable):
         first_gone = max(1, top - count - HISTORY_KEEP + 1)
         deletes = [{"Delete": {"Key": item_key(f"USER#{user_id}", msg_sk(seq))}}
                    for seq in range(first_gone, top - HISTORY_KEEP + 1)]
-        actions = puts + deletes
         try:
-            for start in range(0, len(actions), MAX_TRANSACT):
-                self._transact(actions[start:start + MAX_TRANSACT])
+            for chunk in transaction_chunks(puts + deletes):  # one chunk unless the messages are huge
+                self._transact(chunk)
         except ConditionFailed as exc:
             raise StorageError(FAILED) from exc
         return stored

@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import StorageError
 
 MAX_TRANSACT = 100  # DynamoDB's limit of actions in one TransactWriteItems
+MAX_TRANSACT_BYTES = 3_500_000  # under its 4 MB request limit
 _TABLE_OPERATIONS = frozenset({"get_item", "put_item", "update_item", "delete_item", "query"})
 FAILED = "The database (DynamoDB) failed, so nothing was saved; please try again."
 
@@ -51,6 +52,20 @@ def item_key(pk: str, sk: str) -> dict[str, dict[str, str]]:
 
 def msg_sk(seq: int) -> str:
     return f"MSG#{seq:012d}"
+
+
+def transaction_chunks(actions: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Split actions into transactions within DynamoDB's limits (100 actions, 4 MB per request)."""
+    chunks: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for action in actions:
+        action_size = len(json.dumps(action))
+        if chunks[-1] and (len(chunks[-1]) == MAX_TRANSACT or size + action_size > MAX_TRANSACT_BYTES):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(action)
+        size += action_size
+    return [chunk for chunk in chunks if chunk]
 
 
 class DynamoTable:
