@@ -250,3 +250,14 @@ def _host_processes_with(token: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_a_data_folder_the_sandbox_user_cannot_reach_is_explained(tmp_path, monkeypatch):
+    from delta3_core.executor import sandbox
+
+    def refuse(path, uid):
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(sandbox, "ensure_search", refuse)
+    with pytest.raises(SandboxUnavailableError, match="DELTA3_DATA_DIR"):
+        sandbox.hand_over(tmp_path, sandbox.HOST_UID)

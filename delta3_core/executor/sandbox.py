@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import SandboxUnavailableError
 from .base import Limits
 
 SANDBOX_PYTHON = "/usr/bin/python3"  # the distribution's interpreter, never the app's venv
@@ -81,7 +82,13 @@ ACL_UNDEFINED_ID = 0xFFFFFFFF
 def hand_over(root: Path, uid: int) -> None:
     """Let `uid` reach and write `root`: a search-only ACL on locked ancestors, and ownership of the tree."""
     for parent in root.resolve().parents:
-        ensure_search(parent, uid)
+        try:
+            ensure_search(parent, uid)
+        except OSError:
+            raise SandboxUnavailableError(
+                f"Code cannot run: the sandbox user (uid {uid}) cannot reach {parent}, and its filesystem "
+                "does not accept an ACL entry for it. Run the app as a non-root user, or point "
+                "DELTA3_DATA_DIR at a folder whose parents others may enter (chmod o+x).") from None
     for dirpath, dirnames, filenames in os.walk(root):
         for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
             try:

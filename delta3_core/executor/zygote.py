@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 IDLE_S = 300
+FRESH_MARGIN_S = 30
 MAX_WAITING = 32  # pre-started sandboxes kept at once (each is ~10 MB of idle python)
 
 # Runs as `python3 -c` inside the sandbox: wait for "kind\0source" on stdin, then become that run.
@@ -100,6 +101,9 @@ class ZygotePool:
         with self._lock:
             self._reap_locked()
             entry = self._waiting.pop(key, None)
+        if entry and time.monotonic() - entry[0] > IDLE_S - FRESH_MARGIN_S:
+            entry[1].discard()  # about to time out by itself: do not hand it a job
+            return None
         return entry[1] if entry else None
 
     def prepare(self, key: tuple, spawn: Callable[[], Zygote]) -> None:
