@@ -144,11 +144,17 @@ def test_tmp_residue_and_stray_processes_never_reach_the_next_run(run, lambda_tm
     assert "residue" not in later["stdout"]
 
 
-def test_the_run_sees_no_credentials(run, monkeypatch):
+def test_the_run_sees_no_credentials_by_environment_or_proc(run, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "lambda-role-secret")
-    code = "import os\nprint(sorted(os.environ))"
+    monkeypatch.setenv("DELTA3_SECRET_KEY", "app-master-secret")
+    code = ("import glob, os\nprint(dict(os.environ))\n"
+            "for p in glob.glob('/proc/*/environ'):\n"
+            "    try: print(p, open(p, 'rb').read())\n"
+            "    except OSError as e: print(p, e)")
     result = result_of(run("alice", "python", code))
-    assert "AWS" not in result["stdout"] and "lambda-role-secret" not in result["stdout"]
+    assert "HOME" in result["stdout"] and "/proc/" in result["stdout"]
+    for secret in ("lambda-role-secret", "app-master-secret", "AWS_SESSION_TOKEN", "testing"):
+        assert secret not in result["stdout"] + result["stderr"]
 
 
 def test_concurrent_runs_of_one_user_and_of_two_users(run, s3):
