@@ -220,6 +220,8 @@ def test_unsafe_mode_runs_with_limits_only_and_says_so(sandbox_settings, local_b
     assert sandbox_status(unsafe).startswith("UNSAFE")
     slow = make_executor(unsafe, local_backend).run("alice", "python", "while True: pass")
     assert slow.limit_hit in ("wall_time", "cpu_time")
+    bomb = make_executor(unsafe, local_backend).run("alice", "python", "import os\nwhile True: os.fork()")
+    assert bomb.limit_hit == "processes"
 
 
 def test_sandbox_status_reports_ok_with_network_state(sandbox_settings, require_sandbox):
