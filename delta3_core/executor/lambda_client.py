@@ -38,7 +38,8 @@ class LambdaExecutor:
         self.settings = settings
         self.backend = backend
         self.limits = Limits.from_settings(settings)
-        self.minter = minter or CredentialMinter(settings.bucket, role_arn_from(settings))
+        self.minter = minter or CredentialMinter(settings.bucket, role_arn_from(settings),
+                                                 needed_s=self.limits.wall_s + SYNC_ALLOWANCE_S + 60)
         self._invoke = invoke or self._invoke_lambda
         self._client = lambda_client
 

@@ -13,8 +13,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..errors import ExecutorError
 from .warm import workspace_prefix
 
-SESSION_SECONDS = 900  # STS minimum; a run plus its sync fits well inside
-REFRESH_MARGIN_S = 300  # mint anew when less than this is left, so a run never holds expiring credentials
+SESSION_SECONDS = 900  # STS minimum
+MAX_SESSION_SECONDS = 3600  # a role's default MaxSessionDuration
 
 
 def session_policy(bucket: str, user_id: str, partition: str = "aws") -> dict[str, Any]:
@@ -37,9 +37,13 @@ class CredentialMinter:
     """Mints (and briefly caches) per-user STS credentials: AssumeRole with a session policy when a role
     is configured (DELTA3_EXECUTOR_ROLE_ARN), else GetFederationToken (works for IAM-user credentials)."""
 
-    def __init__(self, bucket: str, role_arn: str | None = None, sts_client: Any = None):
+    def __init__(self, bucket: str, role_arn: str | None = None, sts_client: Any = None,
+                 needed_s: float = 300.0):
         self.bucket = bucket
         self.role_arn = role_arn
+        # A run plus its sync must finish before the credentials it got expire.
+        self.needed_s = needed_s
+        self.duration_s = int(min(MAX_SESSION_SECONDS, max(SESSION_SECONDS, 3 * needed_s)))
         self._sts = sts_client
         self._cache: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -56,16 +60,16 @@ class CredentialMinter:
         """{'access_key_id', 'secret_access_key', 'session_token', 'expires_at'} scoped to `user_id`."""
         with self._lock:
             cached = self._cache.get(user_id)
-            if cached and cached["expires_at"] - time.time() > REFRESH_MARGIN_S:
+            if cached and cached["expires_at"] - time.time() > self.needed_s:
                 return cached
         policy = json.dumps(session_policy(self.bucket, user_id))
         try:
             if self.role_arn:
                 answer = self.sts.assume_role(RoleArn=self.role_arn, RoleSessionName=f"delta3-run-{user_id}"[:64],
-                                              Policy=policy, DurationSeconds=SESSION_SECONDS)
+                                              Policy=policy, DurationSeconds=self.duration_s)
             else:
                 answer = self.sts.get_federation_token(Name=f"d3-{user_id}"[:32], Policy=policy,
-                                                       DurationSeconds=SESSION_SECONDS)
+                                                       DurationSeconds=self.duration_s)
         except (ClientError, BotoCoreError) as error:
             code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else ""
             raise ExecutorError("Code cannot run: the app could not get storage credentials for the executor "
@@ -73,7 +77,7 @@ class CredentialMinter:
                                 "app's sts permissions.") from None
         raw = answer["Credentials"]
         expiration = raw["Expiration"]
-        expires_at = expiration.timestamp() if hasattr(expiration, "timestamp") else time.time() + SESSION_SECONDS
+        expires_at = expiration.timestamp() if hasattr(expiration, "timestamp") else time.time() + self.duration_s
         creds = {"access_key_id": raw["AccessKeyId"], "secret_access_key": raw["SecretAccessKey"],
                  "session_token": raw["SessionToken"], "expires_at": expires_at}
         with self._lock:
