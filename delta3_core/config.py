@@ -85,6 +85,7 @@ class Settings:
     data_dir: Path = _setting("DELTA3_DATA_DIR", _path, Path.home() / ".delta3")
     executor: str = _setting("DELTA3_EXECUTOR", lambda n, r: _choice(n, r, ("local", "lambda")), "local")
     executor_function: str | None = _setting("DELTA3_EXECUTOR_FUNCTION")
+    executor_role_arn: str | None = _setting("DELTA3_EXECUTOR_ROLE_ARN")
     bucket: str | None = _setting("DELTA3_BUCKET")
     table: str | None = _setting("DELTA3_TABLE")
     kms_key_id: str | None = _setting("DELTA3_KMS_KEY_ID")

@@ -24,7 +24,7 @@ NOT_READ_IN_AWS_MODE = {
     "TWILIO_API_BASE_URL": "points the Twilio client at a local fake in tests",
 }
 # Read from the environment by code outside Settings, and needed in AWS mode.
-READ_OUTSIDE_SETTINGS = {"DELTA3_EXECUTOR_ROLE_ARN": "delta3_core/executor/scope.py: the role minting run credentials"}
+READ_OUTSIDE_SETTINGS: dict[str, str] = {}
 # Read by the executor itself, where Lambda's defaults are right, or set by the code on a run's own environment.
 EXECUTOR_INTERNAL = {"DELTA3_LAMBDA_TMP_ROOT", "DELTA3_SANDBOX_PYTHON", "DELTA3_RUN_MARKER"}
 SECRET_ENV = {f.metadata["env"] for f in fields(Settings) if f.metadata.get("secret")}

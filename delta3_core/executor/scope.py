@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from typing import Any
@@ -86,5 +85,5 @@ class CredentialMinter:
 
 
 def role_arn_from(settings: Any) -> str | None:
-    """The role to assume for scoped credentials (a Settings field if present, else the environment)."""
-    return getattr(settings, "executor_role_arn", None) or os.environ.get("DELTA3_EXECUTOR_ROLE_ARN") or None
+    """The role to assume for scoped credentials (DELTA3_EXECUTOR_ROLE_ARN), if one is configured."""
+    return settings.executor_role_arn or None
