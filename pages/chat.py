@@ -4,6 +4,7 @@ import streamlit as st
 
 from delta3_core import agent, chatview, history, keys, usage, webauth
 from delta3_core.errors import Delta3Error
+from delta3_core.executor import sandbox_status
 from delta3_core.workspace import Workspace
 
 services = webauth.services()
@@ -22,6 +23,8 @@ with actions.popover("Clear chat", icon=":material/delete_sweep:", width="stretc
     st.write("Delete the whole conversation? Your files stay.")
     st.button("Delete messages", type="primary", on_click=clear_chat)
 webauth.show_flash()
+if not (sandbox := sandbox_status(services.settings)).startswith("ok:"):
+    st.warning(sandbox, icon=":material/shield:")  # no sandbox, or the operator's unsafe opt-in
 
 if not has_key:
     st.info("Welcome! To start chatting, add your Google Gemini API key in Settings. "

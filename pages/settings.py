@@ -4,6 +4,7 @@ import streamlit as st
 
 from delta3_core import keys, phone_verify, webauth, websettings
 from delta3_core.errors import Delta3Error
+from delta3_core.executor import sandbox_status
 
 services = webauth.services()
 user = webauth.refresh_user(services)
@@ -53,6 +54,7 @@ with phone_tab:
 
 with account_tab:
     st.markdown(f"Logged in as `{user.email}`.")  # a code span: an email in plain text becomes a link
+    st.caption("Code runs: " + sandbox_status(services.settings).removeprefix("ok: "))
     with st.form("password", clear_on_submit=True):
         st.subheader("Change password")
         st.text_input("Current password", key="pw_old", type="password", autocomplete="current-password")

@@ -114,3 +114,23 @@ def test_a_run_that_draws_a_picture_shows_it_in_the_answer(web_app, keyed_user, 
     assert not at.error, [e.value for e in at.error]
     assert "execute_shell" in at.status[0].label and any("plot.svg" in c.value for c in at.status[0].code)
     assert len(at.image) == 1  # once, with the answer (not only inside the folded tool box)
+
+
+def test_the_unsafe_opt_in_is_shown_on_chat_and_settings(web_app, keyed_user, monkeypatch):
+    monkeypatch.setenv("DELTA3_UNSAFE_NO_SANDBOX", "true")
+    at = web_app(user=keyed_user)
+    assert any("WITHOUT a sandbox" in w.value for w in at.warning)
+    at.switch_page("pages/settings.py").run()
+    assert any("WITHOUT a sandbox" in c.value for c in at.caption)
+
+
+def test_a_missing_sandbox_is_explained_and_settings_say_code_runs_sandboxed(web_app, keyed_user, monkeypatch):
+    from delta3_core.executor import sandbox
+
+    at = web_app(user=keyed_user)
+    assert not at.warning
+    at.switch_page("pages/settings.py").run()
+    assert any("bubblewrap sandbox" in c.value for c in at.caption)
+    monkeypatch.setattr(sandbox, "find_bwrap", lambda: None)
+    at.switch_page("pages/chat.py").run()
+    assert any("bubblewrap (bwrap) is not installed" in w.value for w in at.warning)
