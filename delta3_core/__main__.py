@@ -1,4 +1,4 @@
-"""Command line: `python -m delta3_core bootstrap-aws` (creates the AWS resources DELTA3 needs)."""
+"""Command line: `python -m delta3_core bootstrap-aws | rotate-keys` (operator tasks)."""
 
 from __future__ import annotations
 
@@ -25,12 +25,20 @@ def _parser() -> argparse.ArgumentParser:
     boot.add_argument("--table", help="DynamoDB table name (default: --name)")
     boot.add_argument("--key-alias", help="KMS key alias (default: alias/NAME)")
     boot.add_argument("--quiet", action="store_true", help="print only the settings")
+    commands.add_parser(
+        "rotate-keys", help="re-encrypt stored Gemini keys under the current DELTA3_SECRET_KEY (local backend)",
+        description="Set the new DELTA3_SECRET_KEY, put the old one in DELTA3_OLD_SECRET_KEYS, run this, "
+                    "then drop DELTA3_OLD_SECRET_KEYS. Safe to run again.")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return the process exit code."""
     args = _parser().parse_args(argv)
+    if args.command == "rotate-keys":
+        from .storage.rotate import main as rotate_keys
+
+        return rotate_keys()
     log = (lambda _msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     try:
         resources = bootstrap_aws(name=args.name, bucket=args.bucket, table=args.table,

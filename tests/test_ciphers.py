@@ -87,14 +87,14 @@ def test_old_secret_keys_setting_is_parsed_and_hidden(tmp_path):
 
 
 def test_rotate_command_rotates_the_configured_data_dir(tmp_path, monkeypatch, capsys):
-    from delta3_core.storage.rotate import main
+    from delta3_core.__main__ import main
 
     before = open_backend(local_settings(tmp_path, secret_key=OLD_SECRET))
     _store_keys(before, count=2)
     for name, value in (("DELTA3_DATA_DIR", str(tmp_path)), ("DELTA3_SECRET_KEY", NEW_SECRET),
                         ("DELTA3_OLD_SECRET_KEYS", OLD_SECRET), ("DELTA3_BACKEND", "local")):
         monkeypatch.setenv(name, value)
-    assert main() == 0
+    assert main(["rotate-keys"]) == 0
     assert "rotated 2" in capsys.readouterr().out
     after = open_backend(local_settings(tmp_path, secret_key=NEW_SECRET))
     user = after.records.get_user("u1")

@@ -1,7 +1,7 @@
 """Re-encrypt every stored Gemini key under the current local master secret.
 
 Usage (local backend), after choosing a new secret:
-    DELTA3_SECRET_KEY=<new> DELTA3_OLD_SECRET_KEYS=<old> python -m delta3_core.storage.rotate
+    DELTA3_SECRET_KEY=<new> DELTA3_OLD_SECRET_KEYS=<old> python -m delta3_core rotate-keys
 Then drop DELTA3_OLD_SECRET_KEYS. Safe to run again; keys it cannot read are left untouched.
 """
 
