@@ -13,12 +13,6 @@ from delta3_core.storage.base import Backend
 PASSWORD = "correct horse 42"
 
 
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch):
-    """Cheap bcrypt rounds: the cost factor is stored in each hash, so behaviour is unchanged."""
-    monkeypatch.setattr(accounts, "BCRYPT_ROUNDS", 4)
-
-
 @pytest.fixture
 def clock(monkeypatch):
     """A clock the test moves by hand."""

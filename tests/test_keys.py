@@ -12,11 +12,6 @@ from delta3_core.errors import KeyDecryptError, ValidationError
 KEY = "AIzaSyD-example_key_0123456789abcdXY12"
 
 
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch):
-    monkeypatch.setattr(accounts, "BCRYPT_ROUNDS", 4)
-
-
 @pytest.fixture
 def ada(backend):
     return accounts.register(backend, "ada@example.com", "correct horse 42")

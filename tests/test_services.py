@@ -11,8 +11,7 @@ from delta3_core.config import load_settings
 from delta3_core.services import Services, build_services
 
 
-def test_build_services_opens_the_backend_the_settings_choose(tmp_path, monkeypatch):
-    monkeypatch.setattr(accounts, "BCRYPT_ROUNDS", 4)
+def test_build_services_opens_the_backend_the_settings_choose(tmp_path):
     settings = load_settings(environ={"DELTA3_DATA_DIR": str(tmp_path)})
     services = build_services(settings)
     assert services.settings is settings

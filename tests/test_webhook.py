@@ -17,12 +17,6 @@ PASSWORD = "correct-horse-battery"
 OTHER_PHONE = "+14155550999"
 
 
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch):
-    """Cheap password hashes: these tests are about the webhook, not hashing cost."""
-    monkeypatch.setattr(accounts, "BCRYPT_ROUNDS", 4)
-
-
 @pytest.fixture
 def backend(sms_app):
     """The app's own storage backend, to check what a message changed."""

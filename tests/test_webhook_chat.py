@@ -28,12 +28,6 @@ PASSWORD = "correct-horse-battery"
 KEY = "AIza-sms-chat-test-key-0000000000000"
 
 
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch):
-    """Cheap password hashes: these tests are about chat, not hashing cost."""
-    monkeypatch.setattr(accounts, "BCRYPT_ROUNDS", 4)
-
-
 def _make_app(settings, **changes):
     app = create_app(replace(settings, **changes))
     app.config["TESTING"] = True
