@@ -77,6 +77,16 @@ def _error_code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "")
 
 
+def _existing(describe: Callable[[], dict], missing_code: str) -> dict | None:
+    """What `describe()` returns, or None when AWS answers `missing_code` (the resource does not exist)."""
+    try:
+        return describe()
+    except ClientError as exc:
+        if _error_code(exc) != missing_code:
+            raise
+        return None
+
+
 def ensure_bucket(s3, bucket: str, region: str, log: Log) -> None:
     """Create the workspace bucket if missing; (re)apply versioning, encryption, public block, lifecycle."""
     try:
@@ -106,16 +116,14 @@ def ensure_bucket(s3, bucket: str, region: str, log: Log) -> None:
 
 def ensure_table(dynamodb, table: str, log: Log) -> None:
     """Create the pk/sk on-demand table if missing; turn on TTL (`ttl`) and point-in-time recovery."""
-    try:
-        description = dynamodb.describe_table(TableName=table)["Table"]
+    description = _existing(lambda: dynamodb.describe_table(TableName=table)["Table"], "ResourceNotFoundException")
+    if description is not None:
         keys = {k["AttributeName"]: k["KeyType"] for k in description["KeySchema"]}
         if keys != {"pk": "HASH", "sk": "RANGE"}:
             raise ConfigError(f"The DynamoDB table {table!r} exists with another key schema; "
                               "choose another name with --table.")
         log(f"table {table}: exists")
-    except ClientError as exc:
-        if _error_code(exc) != "ResourceNotFoundException":
-            raise
+    else:
         dynamodb.create_table(
             TableName=table, BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
@@ -138,15 +146,13 @@ def ensure_key(kms, alias: str, log: Log) -> str:
     """Find the key behind `alias` or create it; turn on yearly rotation; return the key ARN."""
     if not alias.startswith("alias/") or alias.startswith("alias/aws/"):
         raise ConfigError(f"{alias!r} is not a usable KMS alias: it must start with 'alias/' and not 'alias/aws/'.")
-    try:
-        metadata = kms.describe_key(KeyId=alias)["KeyMetadata"]
-        if metadata.get("KeyState") not in {"Enabled"}:
+    metadata = _existing(lambda: kms.describe_key(KeyId=alias)["KeyMetadata"], "NotFoundException")
+    if metadata is not None:
+        if metadata.get("KeyState") != "Enabled":
             raise ConfigError(f"The KMS key behind {alias} is {metadata.get('KeyState')}; "
                               "enable it or choose another alias with --key-alias.")
         log(f"key {alias}: exists")
-    except ClientError as exc:
-        if _error_code(exc) != "NotFoundException":
-            raise
+    else:
         metadata = kms.create_key(Description="DELTA3: encrypts users' Gemini API keys",
                                   KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT")["KeyMetadata"]
         kms.create_alias(AliasName=alias, TargetKeyId=metadata["KeyId"])
