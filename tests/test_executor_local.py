@@ -263,3 +263,16 @@ def test_a_data_folder_the_sandbox_user_cannot_reach_is_explained(tmp_path, monk
     monkeypatch.setattr(sandbox, "ensure_search", refuse)
     with pytest.raises(SandboxUnavailableError, match="DELTA3_DATA_DIR"):
         sandbox.hand_over(tmp_path, sandbox.HOST_UID)
+
+
+def test_sparse_files_count_at_their_full_size_against_the_quota(local_executor):
+    # each file is under the 5 MB per-file limit and takes almost no disk, but syncs and exports at 4 MB
+    code = "for i in range(50):\n    f = open(f's{i}', 'wb'); f.seek(4 * 1024 * 1024); f.write(b'x'); f.close()"
+    result = local_executor.run("mallory", "python", code + "\nimport time; time.sleep(1.5)")
+    assert result.limit_hit == "disk", result
+
+
+def test_many_empty_files_fill_the_quota_instead_of_the_hosts_inodes(local_executor):
+    code = "import os\nfor i in range(200_000):\n    os.close(os.open(f'e{i}', os.O_CREAT | os.O_WRONLY))"
+    result = local_executor.run("mallory", "python", code + "\nimport time; time.sleep(1.5)")
+    assert result.limit_hit == "disk", result

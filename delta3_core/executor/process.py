@@ -17,6 +17,7 @@ from .base import LIMIT_NAMES, Limits, RunResult
 MB = 1024 * 1024
 FLOOD_FACTOR = 100  # output beyond 100x the kept amount is a runaway loop: stop it
 DISK_POLL_S = 0.25
+ENTRY_BYTES = 4096  # the least any file, folder or link costs against the quota (one block, one inode)
 STRAY_GRACE_S = 0.5  # after the main process exits, how long a silent leftover child may hold the pipes
 
 
@@ -57,7 +58,11 @@ def rlimit_setter(limits: Limits, *, as_uid: int | None = None):
 
 
 def workspace_bytes(root: Path) -> int:
-    """Total size of regular files under `root`, not following symlinks."""
+    """What the workspace under `root` costs against the quota, not following symlinks.
+
+    A file counts at its full size even when sparse (it syncs and exports at that size), and every entry
+    counts at least ENTRY_BYTES, so millions of empty files cannot exhaust the host's inodes for free.
+    """
     total = 0
     stack = [str(root)]
     while stack:
@@ -65,10 +70,10 @@ def workspace_bytes(root: Path) -> int:
             with os.scandir(stack.pop()) as entries:
                 for entry in entries:
                     try:
+                        info = entry.stat(follow_symlinks=False)
                         if entry.is_dir(follow_symlinks=False):
                             stack.append(entry.path)
-                        elif entry.is_file(follow_symlinks=False):
-                            total += entry.stat(follow_symlinks=False).st_blocks * 512
+                        total += max(info.st_size, info.st_blocks * 512, ENTRY_BYTES)
                     except OSError:
                         continue
         except OSError:
