@@ -24,7 +24,8 @@ HOST_UID = 911911
 PRLIMIT = "/usr/bin/prlimit"
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 # Read-only files from the host /etc that programs need; nothing secret (no shadow, no app config).
-ETC_FILES = ("ld.so.cache", "alternatives", "ssl", "ca-certificates", "localtime", "mime.types")
+# matplotlibrc: Debian's matplotlib looks for it only in /etc and refuses to import without it.
+ETC_FILES = ("ld.so.cache", "alternatives", "ssl", "ca-certificates", "localtime", "mime.types", "matplotlibrc")
 NETWORK_ETC_FILES = ("resolv.conf", "hosts", "nsswitch.conf", "gai.conf")
 TMPFS_MB_MAX = 64
 
