@@ -118,21 +118,42 @@ def _show_tool(message: Message) -> None:
             st.code(message.content, language="text")
 
 
+def interleave(tools: list[Message], text: str) -> list[Message | str]:
+    """Tool calls and answer text in the order they happened (by each call's offset 'at' in the text)."""
+    offsets = [(m.meta or {}).get("at") for m in tools]
+    if not all(isinstance(at, int) and 0 <= at <= len(text) for at in offsets):
+        return [*tools, text]  # older history without offsets: the calls, then the answer
+    pieces: list[Message | str] = []
+    start = 0
+    for tool, at in sorted(zip(tools, offsets, strict=True), key=lambda pair: pair[1]):
+        pieces += [text[start:at], tool]
+        start = max(start, at)
+    return [*pieces, text[start:]]
+
+
 def render_history(ws: Workspace, messages: Iterable[Message]) -> None:
     """Draw the conversation as chat bubbles."""
     for speaker, group in group_turns(messages):
         with st.chat_message(speaker, avatar=AVATARS[speaker]):
+            tools: list[Message] = []
             for message in group:
                 if message.role == "tool":
-                    _show_tool(message)
+                    tools.append(message)
                     continue
-                st.markdown(message.content)
+                for piece in interleave(tools, message.content) if message.role == "assistant" else [message.content]:
+                    if isinstance(piece, Message):
+                        _show_tool(piece)
+                    elif piece.strip():
+                        st.markdown(piece.strip())
+                tools = []
                 meta = message.meta or {}
                 if meta.get("attachments"):
                     st.caption("Attached: " + ", ".join(meta["attachments"]))
                 show_images(ws, meta.get("images") or ())
                 if usage := format_usage(meta.get("usage")):
                     st.caption(usage)
+            for tool in tools:  # calls of a turn that ended without an answer
+                _show_tool(tool)
 
 
 class _LiveText:

@@ -134,3 +134,40 @@ def test_a_missing_sandbox_is_explained_and_settings_say_code_runs_sandboxed(web
     monkeypatch.setattr(sandbox, "find_bwrap", lambda: None)
     at.switch_page("pages/chat.py").run()
     assert any("bubblewrap (bwrap) is not installed" in w.value for w in at.warning)
+
+
+def _kinds(block) -> list[str]:
+    """The element types in a chat bubble, top to bottom ('markdown', 'expander', ...)."""
+    return [child.type for _, child in sorted(block.children.items())]
+
+
+def test_a_reloaded_answer_keeps_its_text_before_the_tool_calls_it_announced(web_app, keyed_user, fake_gemini):
+    fake_gemini.enqueue(
+        gemini_calls(gemini_call("write_file", {"path": "calculator.py", "content": CALCULATOR}),
+                     text="I'll write the module first."),
+        gemini_text("Done: calculator.py has add()."))
+    web_app(user=keyed_user).chat_input[0].set_value("Create a calculator module").run()
+    again = web_app(user=keyed_user)  # a new visit redraws the turn from history
+    answer = again.chat_message[1]
+    assert [m.value for m in answer.markdown] == ["I'll write the module first.", "Done: calculator.py has add()."]
+    assert _kinds(answer)[:3] == ["markdown", "expander", "markdown"], _kinds(answer)
+
+
+def test_interleave_puts_calls_at_their_place_and_old_history_first():
+    call = Message("tool", "ok", meta={"tool": "read_file", "at": 5})
+    assert chatview.interleave([call], "Look.\n\nDone.") == ["Look.", call, "\n\nDone."]
+    old = Message("tool", "ok", meta={"tool": "read_file"})
+    assert chatview.interleave([old], "Done.") == [old, "Done."]
+
+
+def test_a_matplotlib_chart_made_in_the_sandbox_shows_in_the_answer(web_app, keyed_user, fake_gemini,
+                                                                     web_services, require_sandbox):
+    chart = ("import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+             "plt.plot([1, 2, 3], [1, 4, 9])\nplt.savefig('chart.png')\nprint('saved')")
+    fake_gemini.enqueue(gemini_calls(gemini_call("execute_python", {"code": chart})), gemini_text("Here it is."))
+    at = web_app(user=keyed_user)
+    at.chat_input[0].set_value("Plot squares").run()
+    assert "failed" not in at.status[0].label, [c.value for c in at.status[0].code]
+    assert len(at.image) == 1
+    ws = Workspace(web_services.backend, keyed_user.user_id, web_services.settings.quota_bytes)
+    assert ws.read_bytes("chart.png").startswith(b"\x89PNG")

@@ -191,6 +191,7 @@ def _run_calls(turn: Turn, ctx: ToolContext, calls: list[ToolCall], budget: int)
             turn.images.extend(p for p in result.images if p not in turn.images)
             turn.records.append(tool_record(call.name, call.args, result.ok, result.text, call.call_id,
                                             turn.channel))
+            turn.records[-1].meta["at"] = len(turn.text)  # where in the answer it ran: the web redraws it there
             yield ToolFinished(call.call_id, call.name, result.ok, result.text, list(result.images))
         responses.append(types.Part(function_response=types.FunctionResponse(
             id=call.call_id if call.sent_id else None, name=call.name,
