@@ -276,3 +276,23 @@ def test_many_empty_files_fill_the_quota_instead_of_the_hosts_inodes(local_execu
     code = "import os\nfor i in range(200_000):\n    os.close(os.open(f'e{i}', os.O_CREAT | os.O_WRONLY))"
     result = local_executor.run("mallory", "python", code + "\nimport time; time.sleep(1.5)")
     assert result.limit_hit == "disk", result
+
+
+def test_memory_spread_over_many_processes_hits_the_memory_limit(local_executor):
+    # RLIMIT_AS caps each process; four children of 100 MB each are 400 MB for a 256 MB run
+    code = ("import os, time\nfor _ in range(4):\n    if os.fork() == 0:\n"
+            "        block = b'x' * (100 * 1024 * 1024)\n        time.sleep(5)\n        os._exit(0)\n"
+            "time.sleep(5)")
+    result = local_executor.run("mallory", "python", code)
+    assert result.limit_hit == "memory", result
+    assert "256 MB" in result.message
+
+
+def test_memory_outside_any_process_cannot_be_held(local_executor):
+    # memfd and System V shared memory count against no rlimit; the sandbox refuses to create them
+    code = ("import ctypes, os\ntry:\n    os.memfd_create('x'); print('memfd made')\n"
+            "except OSError as e: print('memfd refused', e.errno)\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            "print('shmget', libc.shmget(0, 1 << 20, 0o1600), ctypes.get_errno())")
+    result = local_executor.run("mallory", "python", code)
+    assert result.stdout.splitlines() == ["memfd refused 1", "shmget -1 1"], result

@@ -24,6 +24,7 @@ from .sandbox import (
     with_limits,
 )
 from .scan import changed_paths, remove_specials, scan
+from .seccomp import filter_fd
 from .zygote import POOL, Zygote, zygote_source
 
 UNSAFE_NOTE = " (Ran WITHOUT a sandbox: DELTA3_UNSAFE_NO_SANDBOX is on.)"
@@ -82,15 +83,19 @@ def _sandboxed(root: Path, kind: str, source: str, limits: Limits, bwrap: str, w
 def _start_sandbox(bwrap: str, root: Path, limits: Limits, uid: int | None, command: list[str],
                    stdin_pipe: bool = False) -> tuple[subprocess.Popen, int]:
     info_read, info_write = os.pipe()  # bwrap reports the sandbox's pid 1 here
+    seccomp = filter_fd()
+    fds = (info_write,) if seccomp is None else (info_write, seccomp)
     try:
-        argv = bwrap_argv(bwrap, root, limits, with_limits(command, limits), info_fd=info_write)
+        argv = bwrap_argv(bwrap, root, limits, with_limits(command, limits), info_fd=info_write,
+                          seccomp_fd=seccomp)
         proc = start(argv, env={}, cwd=str(root), limits=limits, limits_inside=True, as_uid=uid,
-                     pass_fds=(info_write,), stdin_pipe=stdin_pipe)
+                     pass_fds=fds, stdin_pipe=stdin_pipe)
     except BaseException:
         os.close(info_read)
         raise
     finally:
-        os.close(info_write)
+        for fd in fds:
+            os.close(fd)
     return proc, info_read
 
 

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .base import LIMIT_NAMES, Limits, RunResult
+from .memory import tree_memory_bytes
 
 MB = 1024 * 1024
 FLOOD_FACTOR = 100  # output beyond 100x the kept amount is a runaway loop: stop it
 DISK_POLL_S = 0.25
+MEMORY_POLL_S = 0.1  # a run can allocate ~1 GB/s per core: check often enough to stop it well before the host
 ENTRY_BYTES = 4096  # the least any file, folder or link costs against the quota (one block, one inode)
 STRAY_GRACE_S = 0.5  # after the main process exits, how long a silent leftover child may hold the pipes
 
@@ -133,6 +135,7 @@ def _pump(proc: subprocess.Popen, outcome: Outcome, limits: Limits, watch_dir: P
         sel.register(pipe.fileno(), selectors.EVENT_READ)
     deadline = started + limits.wall_s
     next_disk_check = started + DISK_POLL_S
+    next_memory_check = started + MEMORY_POLL_S
     exited_at: float | None = None
     try:
         while sel.get_map():
@@ -149,7 +152,12 @@ def _pump(proc: subprocess.Popen, outcome: Outcome, limits: Limits, watch_dir: P
                 if workspace_bytes(watch_dir) > limits.disk_mb * MB:
                     outcome.stopped_for = "disk"
                     return
-            timeout = min(deadline - now, DISK_POLL_S, STRAY_GRACE_S if exited_at else DISK_POLL_S)
+            if now >= next_memory_check:
+                next_memory_check = now + MEMORY_POLL_S
+                if tree_memory_bytes(proc.pid) > limits.memory_mb * MB:
+                    outcome.stopped_for = "memory"
+                    return
+            timeout = min(deadline - now, MEMORY_POLL_S)
             for key, _ in sel.select(max(timeout, 0.01)):
                 fd = key.fd
                 try:

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import SandboxUnavailableError
 from .base import Limits
+from .seccomp import filter_fd
 
 SANDBOX_PYTHON = "/usr/bin/python3"  # the distribution's interpreter, never the app's venv
 SANDBOX_SHELL = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
@@ -139,7 +140,7 @@ def sandbox_env() -> dict[str, str]:
 
 
 def bwrap_argv(bwrap: str, workspace: Path, limits: Limits, command: list[str],
-               info_fd: int | None = None) -> list[str]:
+               info_fd: int | None = None, seccomp_fd: int | None = None) -> list[str]:
     """Full bwrap command line: fresh namespaces, read-only system, only `workspace` writable."""
     tmpfs_bytes = str(min(limits.file_mb, TMPFS_MB_MAX) * 1024 * 1024)  # /tmp is RAM: keep it small
     argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
@@ -160,6 +161,8 @@ def bwrap_argv(bwrap: str, workspace: Path, limits: Limits, command: list[str],
         argv.append("--share-net")
     if info_fd is not None:
         argv += ["--info-fd", str(info_fd)]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
     argv += ["--bind", str(workspace), WORKDIR, "--chdir", WORKDIR]
     for key, value in sandbox_env().items():
         argv += ["--setenv", key, value]
@@ -208,14 +211,19 @@ def _probe(bwrap: str, limits: Limits) -> SandboxCheck:
     uid = host_uid()
     with tempfile.TemporaryDirectory(prefix="delta3-probe-") as tmp:
         command = with_limits([SANDBOX_PYTHON, "-c", "print('ok')"], limits)
-        argv = bwrap_argv(bwrap, Path(tmp), limits, command)
+        seccomp = filter_fd()  # probed with the same filter every run gets
+        argv = bwrap_argv(bwrap, Path(tmp), limits, command, seccomp_fd=seccomp)
         as_uid = {"user": uid, "group": uid, "extra_groups": []} if uid is not None else {}
         try:
             if uid is not None:
                 hand_over(Path(tmp), uid)
-            done = subprocess.run(argv, capture_output=True, timeout=20, env={}, **as_uid)
+            done = subprocess.run(argv, capture_output=True, timeout=20, env={}, **as_uid,
+                                  pass_fds=() if seccomp is None else (seccomp,))
         except (OSError, subprocess.TimeoutExpired) as error:
             return SandboxCheck(False, False, f"Code cannot run: starting bwrap failed ({error}). " + USERNS_HINT)
+        finally:
+            if seccomp is not None:
+                os.close(seccomp)
     if done.returncode != 0 or done.stdout.strip() != b"ok":
         detail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
         return SandboxCheck(False, False, f"Code cannot run: the sandbox failed to start ({detail[0][:200]}). "
