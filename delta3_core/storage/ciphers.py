@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ..errors import KeyDecryptError, StorageError
+from .codec import aws_client
 
 LOCAL_PREFIX = "d3v1"
 KMS_PREFIX = "kms1"
@@ -126,12 +127,8 @@ class KmsKeyCipher:
     """KMS Encrypt/Decrypt with EncryptionContext={"user_id": ...}."""
 
     def __init__(self, key_id: str, client: Any = None):
-        if client is None:
-            import boto3
-
-            client = boto3.client("kms")  # plain: honours AWS_ENDPOINT_URL / AWS_REGION
         self.key_id = key_id
-        self.client = client
+        self.client = aws_client("kms", client)
 
     def encrypt(self, user_id: str, plaintext: str) -> str:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, fields
 from typing import Any
 
-from ..errors import ValidationError
+from ..errors import StorageError, ValidationError
 from .base import Message, UserRecord
 
 USER_FIELDS = tuple(f.name for f in fields(UserRecord))
@@ -82,6 +84,31 @@ def stamped(message: Message, seq: int, now: float) -> Message:
     """A copy of `message` with its store-assigned seq (and created_at if unset), cut to storable size."""
     return Message(role=message.role, content=fit_content(message.content or ""), channel=message.channel,
                    created_at=message.created_at or now, meta=fit_meta(message.meta or {}), seq=seq)
+
+
+def aws_client(service: str, client: Any = None) -> Any:
+    """`client` if given (tests inject one), else a plain boto3 client: AWS_ENDPOINT_URL / AWS_REGION apply."""
+    if client is not None:
+        return client
+    import boto3
+
+    return boto3.client(service)
+
+
+def storage_errors(catch: type[Exception] | tuple[type[Exception], ...], message: Callable[[Exception], str]):
+    """Decorator: a `catch` failure (disk, network, AWS) becomes a StorageError saying `message(exc)`."""
+
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except catch as exc:
+                raise StorageError(message(exc)) from exc
+
+        return wrapper
+
+    return decorate
 
 
 def split_path(path: str) -> list[str]:

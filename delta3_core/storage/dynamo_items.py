@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from ..errors import StorageError
+from .codec import aws_client
 
 MAX_TRANSACT = 100  # DynamoDB's limit of actions in one TransactWriteItems
 MAX_TRANSACT_BYTES = 3_500_000  # under its 4 MB request limit
@@ -72,12 +73,8 @@ class DynamoTable:
     """One DynamoDB table and its client; every call turns AWS failures into domain errors."""
 
     def __init__(self, table_name: str, client: Any = None):
-        if client is None:
-            import boto3
-
-            client = boto3.client("dynamodb")  # plain: honours AWS_ENDPOINT_URL / AWS_REGION
         self.table = table_name
-        self.client = client
+        self.client = aws_client("dynamodb", client)
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         """Run one API call; conditional refusals -> ConditionFailed, anything else -> StorageError."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import functools
 import os
 import secrets
 import shutil
@@ -13,28 +12,21 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import ConflictError, Delta3Error, NotFoundError, StorageError, ValidationError
+from ..errors import ConflictError, NotFoundError, StorageError, ValidationError
 from .base import FileInfo
-from .codec import check_user_id, split_path
+from .codec import check_user_id, split_path, storage_errors
 
 TMP_PREFIX = ".delta3-tmp-"  # in-flight atomic writes; never listed
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _storage_errors(method):
-    """Turn an unexpected OSError (disk full, permissions, I/O) into a plain StorageError."""
+def _os_failure(exc: Exception) -> str:
+    reason = "the disk is full" if getattr(exc, "errno", None) == errno.ENOSPC else "the file system refused"
+    return f"The workspace operation failed because {reason}; nothing was changed."
 
-    @functools.wraps(method)
-    def wrapper(*args, **kwargs):
-        try:
-            return method(*args, **kwargs)
-        except Delta3Error:
-            raise
-        except OSError as exc:
-            reason = "the disk is full" if exc.errno == errno.ENOSPC else "the file system refused"
-            raise StorageError(f"The workspace operation failed because {reason}; nothing was changed.") from exc
 
-    return wrapper
+# An unexpected OSError (disk full, permissions, I/O) becomes a plain StorageError.
+_storage_errors = storage_errors(OSError, _os_failure)
 
 
 def _lstat(name: str, dir_fd: int) -> os.stat_result | None:

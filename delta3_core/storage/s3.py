@@ -8,39 +8,26 @@ the source as it was. Deleting a folder batch-deletes its prefix.
 
 from __future__ import annotations
 
-import functools
 import io
 import time
 from contextlib import suppress
 from typing import Any, BinaryIO
 
-from ..errors import ConflictError, Delta3Error, NotFoundError, StorageError, ValidationError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import ConflictError, NotFoundError, StorageError, ValidationError
 from .base import FileInfo
-from .codec import check_user_id, split_path
+from .codec import aws_client, check_user_id, split_path, storage_errors
 
 _BATCH = 1000  # DeleteObjects takes at most 1000 keys
 
 
-def _s3_errors(method):
-    """Turn botocore failures into a plain StorageError (nothing half-written is kept)."""
-
-    @functools.wraps(method)
-    def wrapper(*args, **kwargs):
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return method(*args, **kwargs)
-        except Delta3Error:
-            raise
-        except (ClientError, BotoCoreError) as exc:
-            raise StorageError("The file store (S3) failed, so nothing was changed; please try again.") from exc
-
-    return wrapper
+# botocore failures become a plain StorageError (nothing half-written is kept).
+_s3_errors = storage_errors((ClientError, BotoCoreError),
+                            lambda _exc: "The file store (S3) failed, so nothing was changed; please try again.")
 
 
 def _missing(exc: Exception) -> bool:
-    from botocore.exceptions import ClientError
-
     return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey",
                                                                                          "NotFound"}
 
@@ -49,12 +36,8 @@ class S3FileStore:
     """FileStore on S3 (layout in the module docstring)."""
 
     def __init__(self, bucket: str, client: Any = None):
-        if client is None:
-            import boto3
-
-            client = boto3.client("s3")  # plain: honours AWS_ENDPOINT_URL / AWS_REGION
         self.bucket = bucket
-        self.client = client
+        self.client = aws_client("s3", client)
 
     def prefix(self, user_id: str) -> str:
         """The key prefix of the user's workspace, ending in '/'."""
