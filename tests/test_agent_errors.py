@@ -148,3 +148,38 @@ def test_an_unknown_account_is_told_to_log_in_and_nothing_is_stored(services, fa
     reply = collect(chat(services, "no-such-user", "hello"))
     assert reply.error_kind == "no_account" and "log in again" in reply.error
     assert history.recent(services.backend, "no-such-user") == [] and fake_gemini.requests == []
+
+
+def test_an_internal_error_with_the_store_down_does_not_claim_the_message_was_saved(services, fake_gemini,
+                                                                                     monkeypatch):
+    from delta3_core.agent import loop
+    from delta3_core.errors import StorageError
+
+    user = add_user(services, "alice", "key-alice")
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("a bug")
+
+    def store_down(*_args, **_kwargs):
+        raise StorageError("The database failed; nothing was saved.")
+
+    monkeypatch.setattr(loop, "system_instruction", broken)
+    monkeypatch.setattr(services.backend.records, "append_messages", store_down)
+    reply = collect(chat(services, user, "hello"))
+    assert reply.error_kind == "internal"
+    assert "was saved" not in reply.error and "could not be saved" in reply.error
+
+
+def test_a_model_error_with_the_store_down_also_says_the_turn_was_not_saved(services, fake_gemini, monkeypatch):
+    from delta3_core.errors import StorageError
+
+    user = add_user(services, "alice", "key-alice")
+
+    def store_down(*_args, **_kwargs):
+        raise StorageError("The database failed; nothing was saved.")
+
+    monkeypatch.setattr(services.backend.records, "append_messages", store_down)
+    fake_gemini.enqueue(gemini_error(403))
+    reply = collect(chat(services, user, "hello"))
+    assert reply.error_kind == "permission"
+    assert "permission denied" in reply.error and "could not be saved" in reply.error

@@ -99,14 +99,16 @@ def run_turn(services: Any, user_id: str, text: str, channel: str = "web", attac
         yield _fail(turn, str(exc), _ERROR_KINDS.get(type(exc).__name__, "error"))
     except Exception:
         log.exception("chat turn of user %s failed", user_id)
-        yield _fail(turn, "Something went wrong on our side; your message was saved, please try again.", "internal")
+        yield _fail(turn, "Something went wrong on our side; please try again.", "internal")
     finally:  # the reader stopped early (closed the page): keep what was done
         turn.save(turn.text, {"interrupted": True})
 
 
 def _fail(turn: Turn, message: str, kind: str) -> ErrorEvent:
     answer = f"{turn.text}\n\n{message}" if turn.text else message
-    turn.save(answer, {"error": kind})
+    problem = turn.save(answer, {"error": kind})
+    if problem and kind != "storage":  # a storage error already says nothing was saved
+        message = f"{message} {problem}"
     return ErrorEvent(message, kind)
 
 
