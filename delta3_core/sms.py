@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from . import accounts
-from .errors import ValidationError
+from .errors import StorageError, ValidationError
 from .sms_commands import Command, mask_phone, parse_command, redact
 from .sms_dispatch import PendingReply, PhoneQueues
 from .sms_handlers import SmsReply, is_opted_out, run_command
@@ -21,6 +21,7 @@ MAX_BODY_CHARS = 1600  # what one SMS (concatenated) can carry; anything longer 
 SEEN_TTL_S = 3 * 24 * 3600  # Twilio retries for hours at most; a replay days later is still refused
 RATE_WINDOW_S = 60
 SORRY_TEXT = "Sorry, something went wrong on our side. Please try again in a minute."
+STORE_DOWN_TEXT = "Sorry, DELTA3 could not take your message just now (storage failed). Please send it again."
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,11 @@ class SmsChannel:
         inbound = read_inbound(form)
         command = parse_command(inbound.body)
         log.info("sms %s from %s: %s", inbound.sid, mask_phone(inbound.phone), redact(command))
-        early = admit(self.services, inbound, command)
+        try:
+            early = admit(self.services, inbound, command)
+        except StorageError:  # say so rather than fail the request: Twilio would not resend a claimed message
+            log.exception("sms %s: the store failed before the message could run", inbound.sid)
+            return SmsReply.text(STORE_DOWN_TEXT)
         if early is not None:
             return early
         inbound = replace(inbound, phone=accounts.normalize_phone(inbound.phone))

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 from . import accounts, history, keys
-from .errors import Delta3Error, ModelError
+from .errors import Delta3Error, ModelError, StorageError
 from .sms_commands import USAGE, Command, mask_email
 from .sms_text import PAGE_TTL_S, first_page, next_page, save_pages, split_text
 
@@ -159,10 +159,19 @@ def _chat(services, phone: str, user, command: Command) -> SmsReply:
         text = f"{text}\n\n{error}" if text else error
     parts = split_text(text or "(The assistant gave no answer; try rephrasing.)")
     now, later = first_page(parts)
-    records = services.backend.records
-    if later:
-        records.put_value(more_key(phone), save_pages(later, len(parts)), PAGE_TTL_S)
-    else:  # a new answer replaces the pages of an older one
-        records.delete_value(more_key(phone))
+    try:
+        _keep_pages(services.backend.records, phone, later, len(parts))
+    except StorageError as error:  # the answer is ready: send it even if the rest cannot be kept for MORE
+        log.warning("could not keep the MORE pages: %s", error)
+        if later:
+            now[-1] = now[-1].rsplit("\nReply MORE", 1)[0] + "\n(The rest could not be kept; please ask again.)"
     media = media_links.urls_for(services, user.user_id, list(reply.images or []))
     return SmsReply(now, media)
+
+
+def _keep_pages(records, phone: str, later: list[str], total: int) -> None:
+    """Keep the parts not sent yet for MORE; a new answer replaces the pages of an older one."""
+    if later:
+        records.put_value(more_key(phone), save_pages(later, total), PAGE_TTL_S)
+    else:
+        records.delete_value(more_key(phone))

@@ -210,3 +210,18 @@ def test_conversation_started_by_sms_continues_on_the_web(web_env, web_app, fake
     assert "make hello.py that prints hi" in str(fake_gemini.generate_requests[-1].contents)  # same context
     channels = [m.channel for m in history.recent(services.backend, user.user_id) if m.role == "user"]
     assert channels == ["sms", "web"]
+
+
+def test_the_answer_still_reaches_the_phone_when_the_store_fails_after_it(sam, chat_app, fake_gemini, monkeypatch):
+    from delta3_core.errors import StorageError
+
+    def store_down(*_args, **_kwargs):
+        raise StorageError("The database failed; nothing was saved.")
+
+    records = chat_app.extensions["delta3_sms"].services.backend.records
+    for name in ("append_messages", "put_value", "delete_value"):
+        monkeypatch.setattr(records, name, store_down)
+    fake_gemini.enqueue(gemini_text("Here is what you asked for."))
+    [text] = sam.reply("a question")
+    assert text.startswith("Here is what you asked for.")
+    assert "could not be saved" in text
