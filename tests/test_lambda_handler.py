@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import threading
+import time
 import uuid
 
 import pytest
@@ -193,3 +196,37 @@ def _processes_with(token: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_no_process_of_the_run_is_alive_while_its_files_are_pushed(run, monkeypatch):
+    # a leftover process could swap a file for a symlink to the handler's own files mid-push
+    from delta3_core.executor.sync import S3Sync
+
+    token = str(700000 + uuid.uuid4().int % 99999)
+    alive_at_push = []
+    original = S3Sync.push
+
+    def push(self, *args, **kwargs):
+        alive_at_push.append(_processes_with(token))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(S3Sync, "push", push)
+    result_of(run("mallory", "shell", f"setsid sleep {token} > /dev/null 2>&1 & sleep 0.2; echo started"))
+    assert alive_at_push == [[]]
+
+
+def test_a_process_that_keeps_changing_its_pid_does_not_survive_the_run(run):
+    token = str(600000 + uuid.uuid4().int % 99999)
+    hopper = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    while True:\n"
+              "        if os.fork() == 0:\n            continue\n        os._exit(0)\n"
+              f"time.sleep(0.3)\nprint('started')  # {token}")
+    try:
+        assert result_of(run("mallory", "python", hopper))["stdout"] == "started\n"
+        time.sleep(0.2)
+        survivors = _processes_with(token)
+    finally:
+        for _ in range(500):  # never leave a hopper running on the test machine
+            for pid in _processes_with(token):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+    assert survivors == []

@@ -122,19 +122,25 @@ def run_plain(folder: Path, kind: str, source: str, limits: Limits, root: Path, 
         outcome = supervise(argv, env=env, cwd=str(folder), limits=limits, watch_dir=folder, as_uid=uid)
     except OSError as error:
         raise ExecutorError(f"The code could not be started: {error.strerror or error}.") from None
+    finally:
+        kill_strays(marker)  # before the push: a leftover could swap a file for a link to the handler's files
     return to_result(outcome, limits)
 
 
-def sweep(root: Path, marker: str | None) -> None:
-    """Kill stray processes and wipe run residue, so nothing survives into the next run."""
-    me = os.getpid()
-    keep = _ancestors(me)
+def kill_strays(marker: str | None) -> None:
+    """SIGKILL every process a run left behind (its marker; in Lambda, anything with our uid)."""
+    keep = _ancestors(os.getpid())
     for pid in _pids():
         if pid in keep:
             continue
         if (marker and _has_marker(pid, marker)) or (in_lambda() and _same_uid(pid)):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def sweep(root: Path, marker: str | None) -> None:
+    """Kill stray processes and wipe run residue, so nothing survives into the next run."""
+    kill_strays(marker)
     for entry in list(root.iterdir()):
         if entry.name != CACHE_NAME:
             _remove(entry)
