@@ -238,8 +238,11 @@ def plain(text: str) -> str:
 
 
 def show_flash() -> None:
-    """Show (once) the message left by the last form callback."""
+    """Show (once) the message left by the last form callback: errors in place, successes as a toast."""
     flash = st.session_state.pop(FLASH, None)
     if flash:
         kind, text = flash
-        {"error": st.error, "success": st.success}.get(kind, st.info)(plain(text))
+        if kind == "success":  # a toast is seen wherever the user scrolled to (e.g. Save under a long file)
+            st.toast(plain(text), icon=":material/check_circle:")
+        else:
+            (st.error if kind == "error" else st.info)(plain(text))

@@ -39,6 +39,11 @@ def human_size(size: float) -> str:
     return ""  # unreachable
 
 
+def plural(count: int, noun: str) -> str:
+    """'1 file', '2 files'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def listing_rows(files: list[FileInfo]) -> list[dict[str, Any]]:
     """Rows for the workspace table: folders and files as an indented tree, with size and date."""
     rows = []
@@ -49,6 +54,17 @@ def listing_rows(files: list[FileInfo]) -> list[dict[str, Any]]:
                      "Size": "" if info.is_dir else human_size(info.size),
                      "Modified": datetime.fromtimestamp(info.mtime, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")})
     return rows
+
+
+def is_hidden(path: str) -> bool:
+    """Dotfiles, caches and compiled files: clutter most users never want to open."""
+    parts = path.split("/")
+    return any(p.startswith(".") or p == "__pycache__" for p in parts) or path.endswith(".pyc")
+
+
+def folder_label(folder: str) -> str:
+    """How a target folder reads in the New/Upload menus."""
+    return "Top level of the workspace" if folder in ("", ".") else folder + "/"
 
 
 def default_file(files: list[FileInfo]) -> str | None:
@@ -130,7 +146,7 @@ def rename(ws: Workspace, src: str, new_name: str) -> str:
 def upload(ws: Workspace, folder: str, files: list[Any]) -> list[str]:
     """Save uploaded files into `folder`, replacing files of the same name."""
     saved = []
-    for item in files:
+    for item in files or ():
         path = join(folder, posixpath.basename(item.name.replace("\\", "/")))
         ws.write_bytes(path, item.getvalue())
         saved.append(path)
@@ -138,6 +154,22 @@ def upload(ws: Workspace, folder: str, files: list[Any]) -> list[str]:
 
 
 # ---------------------------------------------------------------- page callbacks and the file viewer
+
+def open_file(paths: list[str], files: list[FileInfo]) -> str:
+    """The file to show: the one last opened, created or renamed if it is listed, else a sensible default."""
+    current = st.session_state.get("open_path")
+    if current not in paths:
+        current = default_file([f for f in files if f.path in paths]) or paths[0]
+    st.session_state["open_path"] = current
+    # The menu follows too: Streamlit keeps a keyed widget's old choice even when its options change.
+    st.session_state["open_choice"] = current
+    return current
+
+
+def choose_file() -> None:
+    """'Open file' menu callback."""
+    st.session_state["open_path"] = st.session_state.get("open_choice")
+
 
 def create(ws: Workspace, what: str) -> None:
     """'New' callback: make a file (and open it) or a folder from the form's fields."""

@@ -104,7 +104,7 @@ def test_register_logs_the_new_user_in(web_app, web_services):
     at.text_input(key="register_repeat").input("Brand-new-pass-9")
     at.button(key="FormSubmitter:register-Create account").click().run()
     assert titles(at) == ["Chat"]
-    assert any("Your account is ready." in s.value for s in at.success)
+    assert any("Your account is ready." in s.value for s in at.toast)
     assert web_services.backend.records.find_user_by_email("grace@example.com") is not None
 
 

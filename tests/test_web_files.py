@@ -60,7 +60,7 @@ def test_new_file_and_folder(files_page, ws):
     at.selectbox(key="new_in").select("src")
     at.text_input(key="new_name").input("main.py")
     click(at, "Create file")
-    assert ws.exists("src/main.py") and at.success[0].value == "Created main.py."
+    assert ws.exists("src/main.py") and at.toast[0].value == "Created main.py."
     at.selectbox(key="new_in").select(".")
     at.text_input(key="new_name").input("notes.md")
     click(at, "Create file")
@@ -86,7 +86,7 @@ def test_rename_and_delete_with_confirmation(files_page, ws):
     assert at.selectbox(key="open_choice").value == "b.py"
     click(at, "Delete for good")  # the button inside the 'Delete' confirmation popover
     assert not ws.exists("b.py") and ws.exists("keep.py")
-    assert at.success[0].value == "Deleted b.py."
+    assert at.toast[0].value == "Deleted b.py."
 
 
 def test_upload_several_files_at_once(files_page, ws):
@@ -95,7 +95,7 @@ def test_upload_several_files_at_once(files_page, ws):
     uploader.upload("one.txt", b"1", "text/plain").upload("two.csv", b"x,y\n1,2\n", "text/csv").run()
     click(at, "Upload")
     assert ws.read_text("one.txt") == "1" and ws.read_text("two.csv") == "x,y\n1,2\n"
-    assert "Uploaded 2 file(s)." in at.success[0].value
+    assert at.toast[0].value == "Uploaded 2 files."
 
 
 def test_previews_image_table_and_binary(files_page, ws):
@@ -138,3 +138,32 @@ def test_two_users_in_one_process_each_see_only_their_own_files(web_app, web_use
     assert listed(ada_page) == ["ada.txt"] and listed(bob_page) == ["bob.txt"]
     ada_page.run()  # after another user's run in the same process, still only her own files
     assert listed(ada_page) == ["ada.txt"]
+
+
+def test_a_new_file_opens_even_when_another_file_was_open(files_page, ws):
+    ws.write_text("old.py", "x = 1\n")
+    at = files_page()
+    assert at.selectbox(key="open_choice").value == "old.py"
+    at.text_input(key="new_name").input("fresh.py")
+    click(at, "Create file")
+    assert at.selectbox(key="open_choice").value == "fresh.py"
+    assert at.subheader[0].value == "fresh.py"
+    at.selectbox(key="open_choice").select("old.py").run()  # and the menu still switches files
+    assert at.subheader[0].value == "old.py"
+
+
+def test_hidden_files_and_caches_stay_out_of_the_way_until_asked_for(files_page, ws):
+    ws.write_text("app.py", "print(1)\n")
+    ws.write_text(".config/matplotlib/fontlist.json", "{}")
+    ws.write_bytes("__pycache__/app.cpython-311.pyc", b"\x00")
+    at = files_page()
+    assert listed(at) == ["app.py"]
+    assert at.selectbox(key="open_choice").options == ["app.py"]
+    at.toggle(key="show_hidden").set_value(True).run()
+    assert "__pycache__/app.cpython-311.pyc" in listed(at) and ".config/matplotlib/fontlist.json" in listed(at)
+
+
+def test_target_folders_read_as_words(files_page, ws):
+    ws.make_dir("src")
+    at = files_page()
+    assert at.selectbox(key="new_in").options == ["Top level of the workspace", "src/"]

@@ -23,7 +23,7 @@ def click(at, label: str):
 
 
 def page_text(at) -> str:
-    parts = [e.value for kind in ("markdown", "success", "info", "error", "caption", "warning")
+    parts = [e.value for kind in ("markdown", "success", "toast", "info", "error", "caption", "warning")
              for e in getattr(at, kind)]
     return "\n".join(str(p) for p in parts)
 
