@@ -8,6 +8,7 @@ import math
 import re
 import secrets
 import time
+import unicodedata
 import uuid
 
 import bcrypt
@@ -38,14 +39,26 @@ _WRONG_CREDENTIALS = "Wrong email or password."
 # ---------------------------------------------------------------- emails and passwords
 
 def normalize_email(s: str) -> str:
-    """Return the email trimmed and lowercased; ValidationError if it is not an address."""
-    email = (s or "").strip().lower() if isinstance(s, str) else ""
+    """Return the email trimmed, NFC-normalised and lowercased; ValidationError if it is not an address.
+
+    International addresses work: the domain is checked in its IDNA (xn--) form and kept in Unicode,
+    so 'josé@bücher.de' typed composed, decomposed or as 'josé@xn--bcher-kva.de' is one account.
+    """
+    email = unicodedata.normalize("NFC", s).strip().lower() if isinstance(s, str) else ""
     if not email:
         raise ValidationError("Enter an email address.")
-    local, _, _domain = email.partition("@")
-    if len(email) > 254 or len(local) > 64 or not _EMAIL_RE.match(email):
+    local, _, domain = email.rpartition("@")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+        domain = ascii_domain.encode("ascii").decode("idna")  # one spelling for 'xn--' and Unicode forms
+    except UnicodeError:
+        raise ValidationError("That is not a valid email address.") from None
+    # A non-ASCII letter, digit or mark in the local part is as good as an ASCII one (RFC 6531).
+    ascii_local = "".join("a" if not c.isascii() and unicodedata.category(c)[0] in "LMN" else c for c in local)
+    ascii_email = f"{ascii_local}@{ascii_domain}"
+    if len(ascii_email) > 254 or len(local.encode()) > 64 or not _EMAIL_RE.match(ascii_email):
         raise ValidationError("That is not a valid email address.")
-    return email
+    return f"{local}@{domain}"
 
 
 def check_password_policy(password: str, email: str = "") -> None:

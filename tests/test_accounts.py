@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import unicodedata
 
 import pytest
 
@@ -75,8 +76,19 @@ def test_duplicate_email_is_refused_whatever_its_case(backend, user):
     assert accounts.authenticate(backend, "ada@example.com", PASSWORD).user_id == user.user_id
 
 
+def test_an_international_email_registers_and_logs_in_however_it_is_typed(backend):
+    user = accounts.register(backend, "José@Bücher.de", PASSWORD)
+    assert user.email == "josé@bücher.de"
+    typed_on_a_mac = unicodedata.normalize("NFD", "JOSÉ@BÜCHER.DE")  # the same letters, decomposed
+    assert accounts.authenticate(backend, typed_on_a_mac, PASSWORD).user_id == user.user_id
+    assert accounts.authenticate(backend, "josé@xn--bcher-kva.de", PASSWORD).user_id == user.user_id
+    with pytest.raises(ConflictError, match="already exists"):
+        accounts.register(backend, unicodedata.normalize("NFD", "josé@bücher.de"), "another pass 99")
+
+
 @pytest.mark.parametrize("email", ["", "   ", "ada", "ada@", "@example.com", "ada@example", "a da@example.com",
-                                   "ada@exa mple.com", "ada@@example.com", "x" * 65 + "@example.com"])
+                                   "ada@exa mple.com", "ada@@example.com", "x" * 65 + "@example.com",
+                                   "jo sé@bücher.de", "josé@bü cher.de", "josé@bücher"])
 def test_bad_emails_are_refused(backend, email):
     with pytest.raises(ValidationError, match="email"):
         accounts.register(backend, email, PASSWORD)
