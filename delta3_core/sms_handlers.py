@@ -39,9 +39,9 @@ def optout_key(phone: str) -> str:
     return f"sms:optout:{phone}"
 
 
-def more_key(phone: str) -> str:
-    """Record key of the pages kept for MORE."""
-    return f"sms:more:{phone}"
+def more_key(phone: str, user_id: str) -> str:
+    """Record key of the pages kept for MORE: per account too, so a phone that changes hands shows none."""
+    return f"sms:more:{phone}:{user_id}"
 
 
 def is_opted_out(services, phone: str) -> bool:
@@ -81,14 +81,14 @@ def _dispatch(services, phone: str, command: Command) -> SmsReply:
         return _save_key(services, user, command.args[0])
     if name == "clear":
         history.clear(services.backend, user.user_id)
-        records.delete_value(more_key(phone))
+        records.delete_value(more_key(phone, user.user_id))
         return SmsReply.text("Chat history cleared. Your files are kept.")
     if name == "unlink":
         accounts.unlink_phone(services.backend, user.user_id)
-        records.delete_value(more_key(phone))
+        records.delete_value(more_key(phone, user.user_id))
         return SmsReply.text(f"This phone is no longer linked to {mask_email(user.email)}.")
     if name == "more":
-        return _more(services, phone)
+        return _more(services, more_key(phone, user.user_id))
     return _chat(services, phone, user, command)
 
 
@@ -133,16 +133,16 @@ def _save_key(services, user, key: str) -> SmsReply:
     return SmsReply.text(f"Gemini key {keys.mask_key(key)} saved.{note} You can chat now.")
 
 
-def _more(services, phone: str) -> SmsReply:
+def _more(services, key: str) -> SmsReply:
     records = services.backend.records
-    saved = records.get_value(more_key(phone))
+    saved = records.get_value(key)
     if not saved:
         return SmsReply.text("There is nothing more to show.")
     now, later, state = next_page(saved)
     if later:
-        records.put_value(more_key(phone), state, PAGE_TTL_S)
+        records.put_value(key, state, PAGE_TTL_S)
     else:
-        records.delete_value(more_key(phone))
+        records.delete_value(key)
     return SmsReply(now)
 
 
@@ -160,7 +160,7 @@ def _chat(services, phone: str, user, command: Command) -> SmsReply:
     parts = split_text(text or "(The assistant gave no answer; try rephrasing.)")
     now, later = first_page(parts)
     try:
-        _keep_pages(services.backend.records, phone, later, len(parts))
+        _keep_pages(services.backend.records, more_key(phone, user.user_id), later, len(parts))
     except StorageError as error:  # the answer is ready: send it even if the rest cannot be kept for MORE
         log.warning("could not keep the MORE pages: %s", error)
         if later:
@@ -169,9 +169,9 @@ def _chat(services, phone: str, user, command: Command) -> SmsReply:
     return SmsReply(now, media)
 
 
-def _keep_pages(records, phone: str, later: list[str], total: int) -> None:
+def _keep_pages(records, key: str, later: list[str], total: int) -> None:
     """Keep the parts not sent yet for MORE; a new answer replaces the pages of an older one."""
     if later:
-        records.put_value(more_key(phone), save_pages(later, total), PAGE_TTL_S)
+        records.put_value(key, save_pages(later, total), PAGE_TTL_S)
     else:
-        records.delete_value(more_key(phone))
+        records.delete_value(key)

@@ -128,6 +128,22 @@ def test_very_long_answer_is_paged_with_more(sam, fake_gemini):
     assert len(fake_gemini.generate_requests) == 1  # MORE never asks the model again
 
 
+def test_more_after_clear_shows_nothing_of_the_old_answer(sam, fake_gemini):
+    fake_gemini.enqueue(gemini_text(_words(1400)))
+    assert "Reply MORE" in sam.reply("tell me all of it")[-1]
+    assert "cleared" in sam.reply("CLEAR")[0]
+    assert "nothing more" in sam.reply("MORE")[0]
+
+
+def test_more_never_shows_another_accounts_answer_after_the_phone_changes_hands(sam, chat_app, fake_gemini):
+    fake_gemini.enqueue(gemini_text(_words(1400)))
+    assert "Reply MORE" in sam.reply("tell me all of it")[-1]
+    backend = chat_app.extensions["delta3_sms"].services.backend
+    accounts.unlink_phone(backend, chat_app.user.user_id)  # on the web's Settings page
+    assert "Account created" in sam.reply("REGISTER kim@example.com another-pass-77")[0]
+    assert "nothing more" in sam.reply("MORE")[0]
+
+
 @pytest.mark.parametrize("reply_wait", [0.3])  # the model takes longer than this
 def test_late_long_answer_is_sent_as_ordered_messages(sam, fake_gemini, fake_twilio):
     answer = _words(500)
