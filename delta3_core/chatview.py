@@ -16,6 +16,9 @@ from .workspace import Workspace, validate_path
 UPLOAD_DIR = "uploads"
 IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
 _CURSOR = " ▌"
+# One-click first messages on an empty chat: what DELTA3 is good at.
+STARTERS = ("Create a calculator module and test it", "Plot sin and cos with matplotlib",
+            "Which Python packages can you use?")
 AVATARS = {"user": ":material/person:", "assistant": ":material/smart_toy:"}
 
 
@@ -27,7 +30,7 @@ def format_usage(usage: dict[str, Any] | None) -> str:
         return ""
     tokens_in = usage.get("tokens_in", usage.get("prompt_tokens", usage.get("input_tokens")))
     tokens_out = usage.get("tokens_out", usage.get("output_tokens", usage.get("candidates_tokens")))
-    if tokens_in is None and tokens_out is None:
+    if not tokens_in and not tokens_out:  # unknown, or a turn that failed before Gemini answered
         return ""
     return f"{int(tokens_in or 0):,} tokens in · {int(tokens_out or 0):,} out"
 
@@ -62,11 +65,31 @@ def _language_for(path: str) -> str:
             ".html": "html", ".css": "css", ".sql": "sql", ".yaml": "yaml", ".yml": "yaml"}.get(ext, "text")
 
 
+# What each tool does, for people: (while running, when done) and what it acted on.
+_TOOL_VERBS = {"execute_python": ("Running", "Ran"), "execute_shell": ("Running", "Ran"),
+               "write_file": ("Writing", "Wrote"), "read_file": ("Reading", "Read"),
+               "list_files": ("Listing", "Listed"), "delete_file": ("Deleting", "Deleted")}
+
+
+def _tool_object(name: str, args: dict[str, Any]) -> str:
+    if name == "execute_python":
+        return "Python code"
+    if name == "execute_shell":
+        lines = str(args.get("command", "")).strip().splitlines() or ["a command"]
+        line = lines[0] if len(lines[0]) <= 60 else lines[0][:59] + "…"
+        line += " …" if len(lines) > 1 else ""
+        return f"`{line}`" if "`" not in line else plain(line)
+    if name == "list_files":
+        return "files in " + plain(str(args.get("path") or ".")) if args.get("path") not in (None, "", ".") else "files"
+    path = args.get("path")
+    return plain(str(path)) if path else name
+
+
 def tool_label(name: str, args: dict[str, Any] | None, state: str) -> str:
-    """A status title such as 'Running execute_python…' or 'write_file calculator.py: done'."""
-    path = (args or {}).get("path")
-    what = f"{name} {path}" if path else name
-    return {"running": f"Running {what}…", "ok": f"{what}", "failed": f"{what}: failed"}[state]
+    """A status title for people: 'Running Python code…', 'Wrote calculator.py', 'Reading a.py failed'."""
+    doing, done = _TOOL_VERBS.get(name, ("Running", "Ran"))
+    what = _tool_object(name, args or {})
+    return {"running": f"{doing} {what}…", "ok": f"{done} {what}", "failed": f"{doing} {what} failed"}[state]
 
 
 def attachment_path(ws: Workspace, name: str) -> str:
@@ -131,6 +154,14 @@ def interleave(tools: list[Message], text: str) -> list[Message | str]:
     return [*pieces, text[start:]]
 
 
+def split_error(content: str, meta: dict[str, Any]) -> tuple[str, str]:
+    """An answer that ended in an error: (the text shown before it, the error sentence); else (content, '')."""
+    if not meta.get("error"):
+        return content, ""
+    text, _, problem = content.rpartition("\n\n")
+    return text, problem
+
+
 def render_history(ws: Workspace, messages: Iterable[Message]) -> None:
     """Draw the conversation as chat bubbles."""
     for speaker, group in group_turns(messages):
@@ -140,13 +171,16 @@ def render_history(ws: Workspace, messages: Iterable[Message]) -> None:
                 if message.role == "tool":
                     tools.append(message)
                     continue
-                for piece in interleave(tools, message.content) if message.role == "assistant" else [message.content]:
+                meta = message.meta or {}
+                text, problem = split_error(message.content, meta)
+                for piece in interleave(tools, text) if message.role == "assistant" else [text]:
                     if isinstance(piece, Message):
                         _show_tool(piece)
                     elif piece.strip():
                         st.markdown(piece.strip())
+                if problem:
+                    st.error(plain(problem))
                 tools = []
-                meta = message.meta or {}
                 if meta.get("attachments"):
                     st.caption("Attached: " + ", ".join(meta["attachments"]))
                 show_images(ws, meta.get("images") or ())

@@ -5,6 +5,7 @@ import streamlit as st
 from delta3_core import agent, chatview, history, keys, usage, webauth
 from delta3_core.errors import Delta3Error
 from delta3_core.executor import sandbox_status
+from delta3_core.webauth import plain
 from delta3_core.workspace import Workspace
 
 services = webauth.services()
@@ -17,11 +18,13 @@ def clear_chat() -> None:
     history.clear(services.backend, user.user_id)
 
 
+messages = history.recent(services.backend, user.user_id)
 title, actions = st.columns([5, 1], vertical_alignment="bottom")
-title.title("Chat")
-with actions.popover("Clear chat", icon=":material/delete_sweep:", width="stretch"):
-    st.write("Delete the whole conversation? Your files stay.")
-    st.button("Delete messages", type="primary", on_click=clear_chat)
+title.title("Chat", anchor=False)
+if messages:
+    with actions.popover("Clear chat", icon=":material/delete_sweep:", width="stretch"):
+        st.write("Delete the whole conversation? Your files stay.")
+        st.button("Delete messages", type="primary", on_click=clear_chat)
 webauth.show_flash()
 if not (sandbox := sandbox_status(services.settings)).startswith("ok:"):
     st.warning(sandbox, icon=":material/shield:")  # no sandbox, or the operator's unsafe opt-in
@@ -31,19 +34,22 @@ if not has_key:
             "It is stored encrypted and only used for your requests.", icon=":material/key:")
     st.page_link("pages/settings.py", label="Add my Gemini key", icon=":material/arrow_forward:")
 
-messages = history.recent(services.backend, user.user_id)
-if has_key and not messages:
-    st.caption("Try: *Create a calculator module and test it*, or attach a CSV and ask for a chart.")
+starter = st.session_state.pop("starter", None)
+if has_key and not messages and not starter:
+    st.markdown("**What shall we build?** Pick a starter, type below, or attach files with **+**.")
+    starters = st.columns(len(chatview.STARTERS))
+    for column, idea in zip(starters, chatview.STARTERS, strict=True):
+        column.button(idea, width="stretch", on_click=st.session_state.update, kwargs={"starter": idea})
 chatview.render_history(workspace, messages)
 
 prompt = st.chat_input("Ask DELTA3 to write, run or fix code…", accept_file="multiple", disabled=not has_key)
-if prompt and (prompt.text.strip() or prompt.files):
+if (prompt and (prompt.text.strip() or prompt.files)) or starter:
     try:
-        attached = chatview.save_attachments(workspace, prompt.files)
+        attached = chatview.save_attachments(workspace, prompt.files if prompt else [])
     except Delta3Error as error:
-        st.error(str(error))
+        st.error(plain(str(error)))
         st.stop()
-    text = prompt.text.strip() or "I attached some files."
+    text = starter or prompt.text.strip() or "I attached some files."
     with st.chat_message("user", avatar=chatview.AVATARS["user"]):
         st.markdown(text)
         if attached:

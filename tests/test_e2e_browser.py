@@ -144,9 +144,9 @@ def _journey(page, context, browser, url, data_dir, steps, expect):
     expect(page.get_by_text("all 4 tests pass")).to_be_visible()
     wait_idle(page)
     tools = page.get_by_test_id("stExpander")
-    expect(tools.filter(has_text="write_file calculator.py")).to_be_visible()
-    run = tools.filter(has_text="execute_python")
-    run.get_by_text("execute_python").click()  # open the collapsed status to see the code and its output
+    expect(tools.filter(has_text="Wrote calculator.py")).to_be_visible()
+    run = tools.filter(has_text="Ran Python code")
+    run.get_by_text("Ran Python code").click()  # open the collapsed status to see the code and its output
     expect(run.get_by_text("4 tests passed").first).to_be_visible()
     expect(page.get_by_text(re.compile(r"tokens in · \d+ out")).first).to_be_visible()
 

@@ -38,7 +38,7 @@ def test_answer_with_a_tool_call_shows_code_output_and_usage(web_app, keyed_user
     at.chat_input[0].set_value("Create a calculator module").run()
     assert not at.exception and not at.error
     status = at.status[0]
-    assert "write_file calculator.py" in status.label
+    assert status.label == "Wrote calculator.py"
     assert any("def add(a, b)" in c.value for c in status.code)
     assert "Created calculator.py with add()." in texts(at)
     assert any("320 tokens in · 45 out" in c.value for c in at.caption)
@@ -47,7 +47,7 @@ def test_answer_with_a_tool_call_shows_code_output_and_usage(web_app, keyed_user
     assert ws.read_text("calculator.py") == CALCULATOR
     # The turn is history now: a fresh session shows it, tool call included.
     again = web_app(user=keyed_user)
-    assert "Create a calculator module" in texts(again) and "write_file calculator.py" in again.expander[0].label
+    assert "Create a calculator module" in texts(again) and again.expander[0].label == "Wrote calculator.py"
 
 
 def test_gemini_errors_are_one_plain_sentence(web_app, keyed_user, fake_gemini):
@@ -112,7 +112,7 @@ def test_a_run_that_draws_a_picture_shows_it_in_the_answer(web_app, keyed_user, 
     at = web_app(user=keyed_user)
     at.chat_input[0].set_value("Draw a square").run()
     assert not at.error, [e.value for e in at.error]
-    assert "execute_shell" in at.status[0].label and any("plot.svg" in c.value for c in at.status[0].code)
+    assert at.status[0].label.startswith("Ran `printf") and any("plot.svg" in c.value for c in at.status[0].code)
     assert len(at.image) == 1  # once, with the answer (not only inside the folded tool box)
 
 
@@ -167,7 +167,35 @@ def test_a_matplotlib_chart_made_in_the_sandbox_shows_in_the_answer(web_app, key
     fake_gemini.enqueue(gemini_calls(gemini_call("execute_python", {"code": chart})), gemini_text("Here it is."))
     at = web_app(user=keyed_user)
     at.chat_input[0].set_value("Plot squares").run()
-    assert "failed" not in at.status[0].label, [c.value for c in at.status[0].code]
+    assert at.status[0].label == "Ran Python code", [c.value for c in at.status[0].code]
     assert len(at.image) == 1
     ws = Workspace(web_services.backend, keyed_user.user_id, web_services.settings.quota_bytes)
     assert ws.read_bytes("chart.png").startswith(b"\x89PNG")
+
+
+def test_tool_labels_say_what_happened_in_words():
+    assert chatview.tool_label("execute_python", {"code": "1/0"}, "failed") == "Running Python code failed"
+    assert chatview.tool_label("execute_shell", {"command": "pytest -q\nls"}, "running") == "Running `pytest -q …`…"
+    assert chatview.tool_label("read_file", {"path": "__init__.py"}, "ok") == "Read \\_\\_init\\_\\_.py"
+    assert chatview.tool_label("list_files", {"path": "."}, "ok") == "Listed files"
+
+
+def test_an_empty_chat_offers_starters_and_no_clear_button(web_app, keyed_user, fake_gemini):
+    fake_gemini.enqueue(gemini_text("Sure, here is a calculator."))
+    at = web_app(user=keyed_user)
+    assert not any(b.label == "Delete messages" for b in at.button)  # no "Clear chat" for an empty chat
+    next(b for b in at.button if b.label == chatview.STARTERS[0]).click().run()
+    assert chatview.STARTERS[0] in texts(at) and "Sure, here is a calculator." in texts(at)
+    assert fake_gemini.generate_requests[0].texts()[-1].startswith(chatview.STARTERS[0])
+    again = web_app(user=keyed_user)
+    assert not any(b.label == chatview.STARTERS[0] for b in again.button)
+    assert any(b.label == "Delete messages" for b in again.button)
+
+
+def test_a_failed_answer_stays_an_error_after_reload_without_a_zero_usage_line(web_app, keyed_user, fake_gemini):
+    fake_gemini.default_reply = gemini_error(429)
+    live = web_app(user=keyed_user).chat_input[0].set_value("Hello").run()
+    again = web_app(user=keyed_user)
+    assert [e.value for e in again.error] == [e.value for e in live.error]
+    assert "rate limit" in again.error[0].value
+    assert not any("tokens in" in c.value for c in again.main.caption)  # (the sidebar has the daily total)
