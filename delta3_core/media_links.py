@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import logging
+import mimetypes
 import time
 
 from .errors import AuthError, ValidationError
@@ -52,6 +53,13 @@ def read_token(secret: str, token: str, now: float | None = None) -> tuple[str, 
     if (time.time() if now is None else now) > expires:
         raise AuthError("This media link has expired.")
     return user_id, path
+
+
+def read_media(services, token: str) -> tuple[bytes, str]:
+    """The bytes and MIME type of the file a media token names; AuthError (bad link), NotFoundError (gone)."""
+    user_id, path = read_token(services.settings.secret_key, token)
+    data = services.backend.files.read_bytes(user_id, path)
+    return data, mimetypes.guess_type(path)[0] or "application/octet-stream"
 
 
 def media_url(services, user_id: str, path: str, ttl_s: int = MEDIA_TTL_S) -> str:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import mimetypes
 
 from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 
 from delta3_core.errors import AuthError, NotFoundError, ValidationError
-from delta3_core.media_links import read_token
+from delta3_core.media_links import read_media
 from delta3_core.sms import to_twiml
 
 log = logging.getLogger("delta3.sms")
@@ -56,13 +55,10 @@ def healthz():
 @bp.get("/media/<token>")
 def media(token: str):
     """Serve one workspace image named by a signed, expiring token (Twilio fetches MMS media here)."""
-    services = _channel().services
     try:
-        user_id, path = read_token(services.settings.secret_key, token)
-        data = services.backend.files.read_bytes(user_id, path)
+        data, mimetype = read_media(_channel().services, token)
     except AuthError:
         abort(403)
-    except (NotFoundError, FileNotFoundError, IsADirectoryError):
+    except NotFoundError:
         abort(404)
-    mimetype = mimetypes.guess_type(path)[0] or "application/octet-stream"
     return Response(data, mimetype=mimetype, headers={"Cache-Control": "private, max-age=300"})
