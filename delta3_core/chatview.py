@@ -247,3 +247,9 @@ def stream_answer(ws: Workspace, events: Iterator[Any]) -> None:
         except Delta3Error as error:
             live.close()
             st.error(plain(str(error)))
+        finally:
+            # A reload or a new message stops this script mid-answer: close the turn now, so the agent saves
+            # what was done (the question included) at once instead of whenever the generator is collected.
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()

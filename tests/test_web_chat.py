@@ -199,3 +199,23 @@ def test_a_failed_answer_stays_an_error_after_reload_without_a_zero_usage_line(w
     assert [e.value for e in again.error] == [e.value for e in live.error]
     assert "rate limit" in again.error[0].value
     assert not any("tokens in" in c.value for c in again.main.caption)  # (the sidebar has the daily total)
+
+
+def test_an_answer_stopped_mid_stream_keeps_the_question_in_history(keyed_user, web_services, fake_gemini,
+                                                                     monkeypatch):
+    from delta3_core import agent
+
+    class Stopped(Exception):  # what Streamlit raises inside a script when the page reloads mid-answer
+        pass
+
+    def stop(self, delta):
+        raise Stopped
+
+    fake_gemini.enqueue(gemini_text("A long answer that the user never waits for."))
+    monkeypatch.setattr(chatview._LiveText, "add", stop)
+    ws = Workspace(web_services.backend, keyed_user.user_id, web_services.settings.quota_bytes)
+    events = agent.chat(web_services, keyed_user.user_id, "Still there?", channel="web")
+    with pytest.raises(Stopped):
+        chatview.stream_answer(ws, events)
+    saved = history.recent(web_services.backend, keyed_user.user_id)
+    assert [m.content for m in saved if m.role == "user"] == ["Still there?"]
