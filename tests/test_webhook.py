@@ -210,40 +210,29 @@ def test_replayed_message_sid_is_processed_once(texter, backend):
     assert accounts.user_for_phone(backend, PHONE) is None
 
 
-def test_replay_on_another_replica_is_processed_once(sms_settings, texter, backend):
-    other = create_app(sms_settings)  # a second process on the same store
-    try:
-        form = inbound_form(f"REGISTER hank@example.com {PASSWORD}")
-        assert "Account created" in texter.reply_form(form)[0]
-        assert Texter(other.test_client()).reply_form(form) == []
-    finally:
-        other.extensions["delta3_sms"].close()
+def test_replay_on_another_replica_is_processed_once(make_sms_app, texter, backend):
+    other = make_sms_app()  # a second process on the same store
+    form = inbound_form(f"REGISTER hank@example.com {PASSWORD}")
+    assert "Account created" in texter.reply_form(form)[0]
+    assert Texter(other.test_client()).reply_form(form) == []
 
 
-def test_per_phone_rate_limit_answers_politely_once(sms_settings):
-    app = create_app(replace(sms_settings, sms_rate_per_phone=3))
-    try:
-        texter = Texter(app.test_client())
-        replies = [texter.reply("HELP") for _ in range(6)]
-        assert all(r[0].startswith("DELTA3 commands") for r in replies[:3])
-        assert "faster than I can answer" in replies[3][0]
-        assert replies[4] == [] and replies[5] == []
-        assert texter.reply("HELP", phone=OTHER_PHONE)[0].startswith("DELTA3 commands")
-        assert "unsubscribed" in texter.reply("STOP")[0]  # opting out always works
-    finally:
-        app.extensions["delta3_sms"].close()
+def test_per_phone_rate_limit_answers_politely_once(make_sms_app):
+    texter = Texter(make_sms_app(sms_rate_per_phone=3).test_client())
+    replies = [texter.reply("HELP") for _ in range(6)]
+    assert all(r[0].startswith("DELTA3 commands") for r in replies[:3])
+    assert "faster than I can answer" in replies[3][0]
+    assert replies[4] == [] and replies[5] == []
+    assert texter.reply("HELP", phone=OTHER_PHONE)[0].startswith("DELTA3 commands")
+    assert "unsubscribed" in texter.reply("STOP")[0]  # opting out always works
 
 
-def test_global_rate_limit(sms_settings):
-    app = create_app(replace(sms_settings, sms_rate_global=2))
-    try:
-        texter = Texter(app.test_client())
-        assert texter.reply("HELP", phone="+14155550001")[0].startswith("DELTA3")
-        assert texter.reply("HELP", phone="+14155550002")[0].startswith("DELTA3")
-        assert "very busy" in texter.reply("HELP", phone="+14155550003")[0]
-        assert texter.reply("HELP", phone="+14155550003") == []
-    finally:
-        app.extensions["delta3_sms"].close()
+def test_global_rate_limit(make_sms_app):
+    texter = Texter(make_sms_app(sms_rate_global=2).test_client())
+    assert texter.reply("HELP", phone="+14155550001")[0].startswith("DELTA3")
+    assert texter.reply("HELP", phone="+14155550002")[0].startswith("DELTA3")
+    assert "very busy" in texter.reply("HELP", phone="+14155550003")[0]
+    assert texter.reply("HELP", phone="+14155550003") == []
 
 
 # ------------------------------------------------------------------ bad input and privacy

@@ -9,7 +9,6 @@ import pytest
 from delta3_core import accounts, history, keys
 from delta3_core.sms_text import SMS_MAX_CHARS
 from delta3_core.workspace import Workspace
-from sms_webhook import create_app
 from tests.fixtures.gemini import gemini_call, gemini_calls, gemini_text
 from tests.fixtures.twilio import (
     ACCOUNT_SID,
@@ -28,12 +27,6 @@ PASSWORD = "correct-horse-battery"
 KEY = "AIza-sms-chat-test-key-0000000000000"
 
 
-def _make_app(settings, **changes):
-    app = create_app(replace(settings, **changes))
-    app.config["TESTING"] = True
-    return app
-
-
 @pytest.fixture
 def reply_wait() -> float:
     """How long the webhook waits for an inline answer; tests of late answers parametrize it down."""
@@ -41,16 +34,15 @@ def reply_wait() -> float:
 
 
 @pytest.fixture
-def chat_app(sms_settings, fake_gemini, reply_wait):
+def chat_app(make_sms_app, fake_gemini, reply_wait):
     """The webhook, and PHONE linked to an account that has a Gemini key."""
-    app = _make_app(sms_settings, sms_reply_wait_s=reply_wait)
+    app = make_sms_app(sms_reply_wait_s=reply_wait)
     backend = app.extensions["delta3_sms"].services.backend
     user = accounts.register(backend, "sam@example.com", PASSWORD)
     accounts.link_phone(backend, user.user_id, PHONE)
     keys.set_gemini_key(backend, user.user_id, KEY)
     app.user = user
-    yield app
-    app.extensions["delta3_sms"].close()
+    return app
 
 
 @pytest.fixture
@@ -169,36 +161,33 @@ def test_model_error_is_a_short_reply(sam, fake_gemini):
     assert "KEY" in reply and len(reply) < 400
 
 
-def test_image_is_sent_as_mms_with_an_expiring_link(sms_settings, fake_gemini, require_sandbox):
+def test_image_is_sent_as_mms_with_an_expiring_link(make_sms_app, sms_settings, fake_gemini, require_sandbox):
     from tests.fixtures.executor import TEST_LIMITS
 
-    app = _make_app(sms_settings, sms_reply_wait_s=10.0, **TEST_LIMITS)
-    try:
-        backend = app.extensions["delta3_sms"].services.backend
-        user = accounts.register(backend, "pic@example.com", PASSWORD)
-        accounts.link_phone(backend, user.user_id, PHONE)
-        keys.set_gemini_key(backend, user.user_id, KEY)
-        png = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
-        code = f"open('chart.png', 'wb').write({png!r})"
-        fake_gemini.enqueue(gemini_calls(gemini_call("execute_python", {"code": code})), gemini_text("Made a chart."))
-        texter = Texter(app.test_client())
-        response = texter.post(inbound_form("draw a chart"))
-        assert twiml_messages(response.data) == ["Made a chart."]
-        [url] = twiml_media(response.data)
-        assert url.startswith(sms_settings.public_url + "/media/")
-        path = url[len(sms_settings.public_url):]
-        fetched = texter.client.get(path)
-        assert fetched.status_code == 200 and fetched.data == png and fetched.mimetype == "image/png"
-        assert texter.client.get(path[:-3] + "AAA").status_code == 403  # altered link
-    finally:
-        app.extensions["delta3_sms"].close()
+    app = make_sms_app(sms_reply_wait_s=10.0, **TEST_LIMITS)
+    backend = app.extensions["delta3_sms"].services.backend
+    user = accounts.register(backend, "pic@example.com", PASSWORD)
+    accounts.link_phone(backend, user.user_id, PHONE)
+    keys.set_gemini_key(backend, user.user_id, KEY)
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+    code = f"open('chart.png', 'wb').write({png!r})"
+    fake_gemini.enqueue(gemini_calls(gemini_call("execute_python", {"code": code})), gemini_text("Made a chart."))
+    texter = Texter(app.test_client())
+    response = texter.post(inbound_form("draw a chart"))
+    assert twiml_messages(response.data) == ["Made a chart."]
+    [url] = twiml_media(response.data)
+    assert url.startswith(sms_settings.public_url + "/media/")
+    path = url[len(sms_settings.public_url):]
+    fetched = texter.client.get(path)
+    assert fetched.status_code == 200 and fetched.data == png and fetched.mimetype == "image/png"
+    assert texter.client.get(path[:-3] + "AAA").status_code == 403  # altered link
 
 
-def test_conversation_started_by_sms_continues_on_the_web(web_env, web_app, fake_gemini, fake_twilio):
+def test_conversation_started_by_sms_continues_on_the_web(web_env, web_app, make_sms_app, fake_gemini, fake_twilio):
     """REGISTER, KEY and a chat that writes a file by SMS; then the web Chat page shows it and carries on."""
     settings = replace(web_env, public_url=PUBLIC_URL, twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
                        twilio_phone_number=TWILIO_NUMBER, twilio_api_base_url=fake_twilio.base_url)
-    app = _make_app(settings, sms_reply_wait_s=10.0)
+    app = make_sms_app(settings, sms_reply_wait_s=10.0)
     try:
         services = app.extensions["delta3_sms"].services
         texter = Texter(app.test_client())
