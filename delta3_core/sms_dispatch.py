@@ -94,11 +94,6 @@ class PhoneQueues:
             except RuntimeError:  # shutting down: finish this phone's queue in this thread
                 continue
 
-    def pending(self) -> int:
-        """How many jobs are queued or running."""
-        with self._lock:
-            return sum(len(q) for q in self._queues.values())
-
     def shutdown(self, wait: bool = True) -> None:
         """Stop accepting work; with `wait`, finish what is queued first."""
         self._pool.shutdown(wait=wait)

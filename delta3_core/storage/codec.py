@@ -6,7 +6,7 @@ import functools
 import json
 import re
 from collections.abc import Callable
-from dataclasses import asdict, fields
+from dataclasses import fields
 from typing import Any
 
 from ..errors import StorageError, ValidationError
@@ -30,11 +30,6 @@ def check_changes(changes: dict[str, Any]) -> None:
     unknown = sorted(set(changes) - UPDATABLE_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown user field: {unknown[0]}.")
-
-
-def user_to_dict(user: UserRecord) -> dict[str, Any]:
-    """A plain dict of the user's fields (prefs kept as a dict)."""
-    return asdict(user)
 
 
 def user_from_dict(data: dict[str, Any]) -> UserRecord:
