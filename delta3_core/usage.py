@@ -14,7 +14,7 @@ def _key(user_id: str, name: str) -> str:
 
 
 def record_usage(backend: Backend, user_id: str, tokens_in: int, tokens_out: int) -> None:
-    """Add one model request and its token counts to today's totals."""
+    """Add one answered message (`requests`, however many model calls it took) and its tokens to today."""
     for name, value in (("tokens_in", tokens_in), ("tokens_out", tokens_out)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValidationError(f"Token counts must be whole numbers of zero or more ({name}={value!r}).")
@@ -26,7 +26,7 @@ def record_usage(backend: Backend, user_id: str, tokens_in: int, tokens_out: int
 
 
 def usage_today(backend: Backend, user_id: str) -> dict[str, int]:
-    """Today's (UTC) totals: tokens_in, tokens_out, total_tokens and requests."""
+    """Today's (UTC) totals: tokens_in, tokens_out, total_tokens and requests (messages answered)."""
     # Adding 0 reads the current window's value without changing it.
     totals = {name: backend.records.incr_counter(_key(user_id, name), DAY_S, 0) for name in _FIELDS}
     totals["total_tokens"] = totals["tokens_in"] + totals["tokens_out"]
