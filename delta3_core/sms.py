@@ -21,7 +21,7 @@ MAX_BODY_CHARS = 1600  # what one SMS (concatenated) can carry; anything longer 
 SEEN_TTL_S = 3 * 24 * 3600  # Twilio retries for hours at most; a replay days later is still refused
 RATE_WINDOW_S = 60
 SORRY_TEXT = "Sorry, something went wrong on our side. Please try again in a minute."
-STORE_DOWN_TEXT = "Sorry, DELTA3 could not take your message just now (storage failed). Please send it again."
+NOT_TAKEN_TEXT = "Sorry, DELTA3 could not take your message just now. Please send it again."
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ class SmsChannel:
             early = admit(self.services, inbound, command)
         except StorageError:  # say so rather than fail the request: Twilio would not resend a claimed message
             log.exception("sms %s: the store failed before the message could run", inbound.sid)
-            return SmsReply.text(STORE_DOWN_TEXT)
+            return SmsReply.text(NOT_TAKEN_TEXT)
         if early is not None:
             return early
         inbound = replace(inbound, phone=accounts.normalize_phone(inbound.phone))
@@ -114,10 +114,14 @@ class SmsChannel:
         if self._defer is not None:
             # On Lambda nothing may run after the response (the sandbox freezes): chats go to an async
             # invocation, commands (quick) run right here.
-            if command.name == "chat":
+            if command.name != "chat":
+                return self.process(inbound, command)
+            try:
                 self._defer(inbound)
-                return SmsReply()
-            return self.process(inbound, command)
+            except Exception:  # the message is claimed, so a failed request would lose it without a word
+                log.exception("sms %s: could not hand the chat to a worker", inbound.sid)
+                return SmsReply.text(NOT_TAKEN_TEXT)
+            return SmsReply()
         pending = PendingReply(on_late=lambda reply: self.deliver(inbound, reply))
         starts_now = self.queues.submit(inbound.phone, lambda: self.process(inbound, command), pending.finish)
         # Behind another job the answer cannot be quick: free Twilio (and this thread) at once.

@@ -159,3 +159,24 @@ def test_lambda_jobs_of_one_phone_wait_their_turn(settings):
     assert not wait_turn(records, PHONE, 2, max_wait_s=0.2, poll_s=0.05)  # message 1 is not done yet
     records.put_value(f"sms:done:{PHONE}", "1", 60)
     assert wait_turn(records, PHONE, 2, max_wait_s=0)
+
+
+def test_lambda_that_cannot_hand_a_chat_on_tells_the_sender_to_send_it_again(sms_settings):
+    from delta3_core.services import build_services
+
+    def invoke_fails(_payload):
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}}, "Invoke")
+
+    services = build_services(sms_settings)
+    app = create_app(services=services, defer=make_defer(services, invoke=invoke_fails))
+    try:
+        user = accounts.register(services.backend, "lambda@example.com", "correct-horse-battery")
+        accounts.link_phone(services.backend, user.user_id, PHONE)
+        form = inbound_form("write hello world")
+        response = call_wsgi(app, _http_api_event(form, sign(form)))
+        assert response["statusCode"] == 200
+        assert "send it again" in twiml_messages(response["body"])[0]
+    finally:
+        app.extensions["delta3_sms"].close()
