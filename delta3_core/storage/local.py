@@ -19,5 +19,5 @@ def open_local(settings) -> Backend:
     return Backend(
         records=SqliteRecordStore(settings.data_dir / DB_FILE_NAME),
         files=LocalFileStore(settings.data_dir),
-        cipher=LocalKeyCipher(settings.secret_key, getattr(settings, "old_secret_keys", ()) or ()),
+        cipher=LocalKeyCipher(settings.secret_key, settings.old_secret_keys),
     )
