@@ -10,13 +10,13 @@ from google.genai import errors as genai_errors
 
 from ..errors import ModelError
 
-try:  # google-genai talks through httpx2 when it is installed, else httpx
-    import httpx2 as _httpx
+try:  # google-genai talks through httpx2 when it is installed, else httpx (model.py builds its pools)
+    import httpx2 as genai_httpx
 except ImportError:  # pragma: no cover - depends on the installed google-genai
-    import httpx as _httpx  # type: ignore[no-redef]
+    import httpx as genai_httpx  # type: ignore[no-redef]
 
-TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (_httpx.TimeoutException, TimeoutError)
-NETWORK_ERRORS: tuple[type[BaseException], ...] = (_httpx.TransportError, ConnectionError)
+TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (genai_httpx.TimeoutException, TimeoutError)
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (genai_httpx.TransportError, ConnectionError)
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 
 

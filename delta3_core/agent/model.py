@@ -14,12 +14,7 @@ from google import genai
 from google.genai import types
 
 from ..errors import ModelError
-from .errors import RetryPolicy, classify
-
-try:
-    import httpx2 as _httpx
-except ImportError:  # pragma: no cover - depends on the installed google-genai
-    import httpx as _httpx  # type: ignore[no-redef]
+from .errors import RetryPolicy, classify, genai_httpx
 
 
 @dataclass
@@ -66,8 +61,8 @@ def _shared_transport() -> dict[str, Any]:
     with _transport_lock:
         if not _transport:
             no_cookies = http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-            _transport["httpx_client"] = _httpx.Client(cookies=no_cookies)
-            _transport["httpx_async_client"] = _httpx.AsyncClient(cookies=no_cookies)
+            _transport["httpx_client"] = genai_httpx.Client(cookies=no_cookies)
+            _transport["httpx_async_client"] = genai_httpx.AsyncClient(cookies=no_cookies)
             _transport["async_client_args"] = {"ssl": ssl.create_default_context()}
         return dict(_transport)
 
