@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import subprocess
+import sys
 import threading
 import uuid
 from dataclasses import replace
@@ -278,6 +281,15 @@ def test_many_empty_files_fill_the_quota_instead_of_the_hosts_inodes(local_execu
     assert result.limit_hit == "disk", result
 
 
+@pytest.mark.parametrize("name, depth", [("d" * 200, 25), ("d", 70)], ids=["path-too-long", "too-deep"])
+def test_files_hidden_deep_in_folders_still_count_against_the_quota(local_executor, name, depth):
+    # 25 levels of 200-character names is a path no path-based walk can open; 70 levels is past MAX_DEPTH
+    code = (f"import os, time\nfor _ in range({depth}):\n    os.mkdir({name!r}); os.chdir({name!r})\n"
+            "for i in range(8):\n    open(f'f{i}', 'wb').write(b'0' * 4 * 1024 * 1024)\ntime.sleep(1.5)")
+    result = local_executor.run("mallory", "python", code)
+    assert result.limit_hit == "disk", result
+
+
 def test_memory_spread_over_many_processes_hits_the_memory_limit(local_executor):
     # RLIMIT_AS caps each process; four children of 100 MB each are 400 MB for a 256 MB run
     code = ("import os, time\nfor _ in range(4):\n    if os.fork() == 0:\n"
@@ -296,3 +308,54 @@ def test_memory_outside_any_process_cannot_be_held(local_executor):
             "print('shmget', libc.shmget(0, 1 << 20, 0o1600), ctypes.get_errno())")
     result = local_executor.run("mallory", "python", code)
     assert result.stdout.splitlines() == ["memfd refused 1", "shmget -1 1"], result
+
+
+@contextlib.contextmanager
+def _folder_flipping_to(root, outside):
+    """While inside, another process (like a concurrent run of the same user) keeps swapping the
+    workspace folder `d` for a symlink to the host folder `outside`, and back."""
+    flip = ("import os, sys\nroot, outside = sys.argv[1:]\nd, real = root + '/d', root + '/d.real'\n"
+            "steps = [lambda: os.rename(d, real), lambda: os.symlink(outside, d), lambda: os.unlink(d),\n"
+            "         lambda: os.rename(real, d)]\nwhile True:\n    for step in steps:\n"
+            "        try: step()\n        except OSError: pass")
+    flipper = subprocess.Popen([sys.executable, "-c", flip, str(root), str(outside)])  # no GIL shared
+    try:
+        while not (root / "d.real").exists() and flipper.poll() is None:
+            pass  # until the flipping has begun
+        yield
+    finally:
+        flipper.kill()
+        flipper.wait()
+
+
+def _twin_folders(tmp_path, make):
+    root, outside = tmp_path / "ws", tmp_path / "host"
+    for folder, prefix in ((root / "d", "ws"), (outside, "host")):
+        folder.mkdir(parents=True)
+        for i in range(1000):
+            make(folder / f"{prefix}{i}")
+    return root, outside
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="hand_over changes owners only when the app runs as root")
+def test_handing_the_workspace_over_never_follows_a_folder_swapped_for_a_link(tmp_path):
+    from delta3_core.executor import sandbox
+
+    root, outside = _twin_folders(tmp_path, lambda path: path.write_text("x"))
+    with _folder_flipping_to(root, outside):
+        for _ in range(300):
+            sandbox.hand_over(root, sandbox.HOST_UID)
+    assert {os.lstat(path).st_uid for path in [outside, *outside.iterdir()]} == {0}
+
+
+def test_removing_links_after_a_run_never_follows_a_folder_swapped_for_a_link(tmp_path):
+    # the host's own symlinks (think /lib64 or /etc/alternatives) must survive a workspace cleanup
+    from delta3_core.executor.scan import remove_specials, scan
+
+    root, outside = _twin_folders(tmp_path, lambda path: path.symlink_to("/usr"))
+    with _folder_flipping_to(root, outside):
+        for _ in range(20000):
+            found = scan(root)
+            remove_specials(root, found.special_paths)
+            assert not [path for path in found.special_paths if "host" in path]  # no host names either
+    assert len(list(outside.iterdir())) == 1000

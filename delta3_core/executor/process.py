@@ -7,13 +7,16 @@ import os
 import resource
 import selectors
 import signal
+import stat
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .base import LIMIT_NAMES, Limits, RunResult
 from .memory import tree_memory_bytes
+from .scan import MAX_DEPTH, walk
 
 MB = 1024 * 1024
 FLOOD_FACTOR = 100  # output beyond 100x the kept amount is a runaway loop: stop it
@@ -64,22 +67,15 @@ def workspace_bytes(root: Path) -> int:
 
     A file counts at its full size even when sparse (it syncs and exports at that size), and every entry
     counts at least ENTRY_BYTES, so millions of empty files cannot exhaust the host's inodes for free.
+    A folder nested too deeply to be walked counts as over any quota (it could hide anything).
     """
     total = 0
-    stack = [str(root)]
-    while stack:
-        try:
-            with os.scandir(stack.pop()) as entries:
-                for entry in entries:
-                    try:
-                        info = entry.stat(follow_symlinks=False)
-                        if entry.is_dir(follow_symlinks=False):
-                            stack.append(entry.path)
-                        total += max(info.st_size, info.st_blocks * 512, ENTRY_BYTES)
-                    except OSError:
-                        continue
-        except OSError:
-            continue
+    for rel_dir, _fd, entries in walk(root):
+        depth = rel_dir.count("/") + 1 if rel_dir else 0
+        for _name, info in entries:
+            if stat.S_ISDIR(info.st_mode) and depth + 1 >= MAX_DEPTH:
+                return sys.maxsize
+            total += max(info.st_size, info.st_blocks * 512, ENTRY_BYTES)
     return total
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import Delta3Error, ExecutorError, ValidationError
 from .base import Limits, RunResult, check_request
-from .process import supervise, to_result
+from .process import supervise, to_result, wait_gone
 from .sandbox import SANDBOX_PYTHON, hand_over, host_uid
 from .warm import synced_run, workspace_prefix
 
@@ -130,12 +130,16 @@ def run_plain(folder: Path, kind: str, source: str, limits: Limits, root: Path, 
 def kill_strays(marker: str | None) -> None:
     """SIGKILL every process a run left behind (its marker; in Lambda, anything with our uid)."""
     keep = _ancestors(os.getpid())
+    killed = []
     for pid in _pids():
         if pid in keep:
             continue
         if (marker and _has_marker(pid, marker)) or (in_lambda() and _same_uid(pid)):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+    for pid in killed:
+        wait_gone(pid, timeout_s=1.0)
 
 
 def sweep(root: Path, marker: str | None) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import SandboxUnavailableError
 from .base import Limits
+from .scan import walk
 from .seccomp import filter_fd
 
 SANDBOX_PYTHON = "/usr/bin/python3"  # the distribution's interpreter, never the app's venv
@@ -91,13 +92,22 @@ def hand_over(root: Path, uid: int) -> None:
                 f"Code cannot run: the sandbox user (uid {uid}) cannot reach {parent}, and its filesystem "
                 "does not accept an ACL entry for it. Run the app as a non-root user, or point "
                 "DELTA3_DATA_DIR at a folder whose parents others may enter (chmod o+x).") from None
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-            try:
-                if os.lstat(name).st_uid != uid:
-                    os.chown(name, uid, uid, follow_symlinks=False)
-            except OSError:
-                continue
+    _own(str(root), None, uid)
+    # By descriptor: a run of the same user may swap a folder for a link to a host folder while we walk,
+    # and a path-based chown (as root) would then follow it out of the workspace.
+    for _rel_dir, dir_fd, entries in walk(root):
+        for name, info in entries:
+            if info.st_uid != uid:
+                _own(name, dir_fd, uid)
+
+
+def _own(name: str, dir_fd: int | None, uid: int) -> None:
+    """chown `name` (never a link's target) to `uid` unless it already is; quiet if it vanished."""
+    try:
+        if os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_uid != uid:
+            os.chown(name, uid, uid, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        pass
 
 
 def ensure_search(path: Path, uid: int) -> None:

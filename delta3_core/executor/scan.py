@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+MAX_DEPTH = 64  # folders deeper than this are not entered (each is opened component by component)
 SPECIAL_KINDS = ((stat.S_ISLNK, "symlink"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
                  (stat.S_ISCHR, "device"), (stat.S_ISBLK, "device"))
 
@@ -29,31 +32,61 @@ class Scan:
     special_paths: list[str]  # the paths alone, to remove them
 
 
+def walk(root: Path) -> Iterator[tuple[str, int, list[tuple[str, os.stat_result]]]]:
+    """Yield (relative folder, its descriptor, [(name, lstat)]) for every folder under `root`.
+
+    Each folder is opened one component at a time with O_NOFOLLOW: a run (or a concurrent run of the same
+    user) may swap a folder for a link to a host folder at any moment, and we act as root on what we find.
+    Folders nested deeper than MAX_DEPTH are listed in their parent but not entered.
+    """
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        try:
+            fd = open_folder(root, rel_dir)
+        except OSError:
+            continue  # replaced or removed meanwhile
+        try:
+            entries = []
+            with os.scandir(fd) as listing:
+                for entry in listing:
+                    with contextlib.suppress(OSError):
+                        entries.append((entry.name, entry.stat(follow_symlinks=False)))
+            yield rel_dir, fd, entries
+        finally:
+            os.close(fd)
+        if rel_dir.count("/") + 1 < MAX_DEPTH:
+            stack += [f"{rel_dir}/{name}" if rel_dir else name for name, info in entries if stat.S_ISDIR(info.st_mode)]
+
+
+def open_folder(root: Path, rel_dir: str) -> int:
+    """A descriptor for folder `rel_dir` under `root`, no component followed if it is a link."""
+    fd = os.open(root, _DIR_FLAGS)
+    for part in rel_dir.split("/") if rel_dir else ():
+        try:
+            child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+        finally:
+            os.close(fd)
+        fd = child
+    return fd
+
+
 def scan(root: Path) -> Scan:
     """List regular files under `root`; symlinks, FIFOs, sockets and devices are reported, never followed."""
     files: dict[str, Stat] = {}
     skipped: list[str] = []
     specials: list[str] = []
-    stack = [""]
-    while stack:
-        rel_dir = stack.pop()
-        try:
-            entries = list(os.scandir(root / rel_dir if rel_dir else root))
-        except OSError:
-            continue
-        for entry in entries:
-            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
+    for rel_dir, _fd, entries in walk(root):
+        for name, info in entries:
+            rel = f"{rel_dir}/{name}" if rel_dir else name
             mode = info.st_mode
             if stat.S_ISDIR(mode):
-                stack.append(rel)
+                if rel.count("/") + 1 >= MAX_DEPTH:
+                    skipped.append(f"{rel} (folder nested too deeply)")
             elif stat.S_ISREG(mode):
                 files[rel] = Stat(info.st_size, info.st_mtime_ns)
             else:
-                kind = next((name for test, name in SPECIAL_KINDS if test(mode)), "special file")
+                kind = next((label for test, label in SPECIAL_KINDS if test(mode)), "special file")
                 skipped.append(f"{rel} ({kind})")
                 specials.append(rel)
     return Scan(files, sorted(skipped), sorted(specials))
@@ -69,5 +102,10 @@ def changed_paths(before: dict[str, Stat], after: dict[str, Stat]) -> list[str]:
 def remove_specials(root: Path, paths: list[str]) -> None:
     """Delete symlinks and special files so nothing outside the sandbox ever follows them."""
     for rel in paths:
+        folder, _, name = rel.rpartition("/")
         with contextlib.suppress(OSError):
-            os.unlink(root / rel)
+            fd = open_folder(root, folder)
+            try:
+                os.unlink(name, dir_fd=fd)  # never through a folder swapped for a link since the scan
+            finally:
+                os.close(fd)
