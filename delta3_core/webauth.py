@@ -14,6 +14,9 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 import jwt
 import streamlit as st
@@ -32,6 +35,7 @@ _USER = "_delta3_user"
 _COOKIE_OPS = "_delta3_cookie_ops"
 _SIGNED_OUT = "_delta3_signed_out"
 FLASH = "_delta3_flash"
+T = TypeVar("T")
 
 
 # ---------------------------------------------------------------- cookie value (pure, testable)
@@ -149,6 +153,25 @@ def _flash_error(error: Delta3Error) -> None:
     st.session_state[FLASH] = ("error", str(error))
 
 
+def act(action: Callable[[], T], done: str | Callable[[T], str]) -> bool:
+    """Run a form action; leave its success sentence (or the error's) for the next run; True if it worked."""
+    try:
+        result = action()
+    except Delta3Error as error:
+        _flash_error(error)
+        return False
+    st.session_state[FLASH] = ("success", done(result) if callable(done) else done)
+    return True
+
+
+def take_new_password(field: str, repeat_field: str) -> str:
+    """Take a new password and its repeat out of the form state; ValidationError if they differ."""
+    password, repeat = st.session_state.pop(field, ""), st.session_state.pop(repeat_field, "")
+    if password != repeat:
+        raise ValidationError("The two passwords do not match.")
+    return password
+
+
 # ---------------------------------------------------------------- form callbacks (run before the rerun)
 
 def sign_in(svc) -> None:
@@ -166,17 +189,12 @@ def sign_in(svc) -> None:
 def sign_up(svc) -> None:
     """Registration form callback: create the account and log it in."""
     email = st.session_state.get("register_email", "")
-    password = st.session_state.pop("register_password", "")
-    repeat = st.session_state.pop("register_repeat", "")
-    try:
-        if password != repeat:
-            raise ValidationError("The two passwords do not match.")
-        user = accounts.register(svc.backend, email, password)
-    except Delta3Error as error:
-        _flash_error(error)
-        return
-    st.session_state[FLASH] = ("success", "Your account is ready.")
-    _start_session(svc, user.user_id)
+
+    def register() -> None:
+        user = accounts.register(svc.backend, email, take_new_password("register_password", "register_repeat"))
+        _start_session(svc, user.user_id)
+
+    act(register, "Your account is ready.")
 
 
 def sign_out(svc) -> None:
@@ -199,6 +217,17 @@ def change_password(svc, old: str, new: str) -> None:
     """Change the password; other sessions end, this one continues with a fresh token."""
     token = accounts.change_password(svc.backend, require_user().user_id, old, new)
     _start_session(svc, require_user().user_id, token)
+
+
+@contextmanager
+def auth_panel() -> Iterator[None]:
+    """The narrow, centred column the login and registration forms sit in, under the app's name."""
+    _, middle, _ = st.columns([1, 2, 1])
+    with middle:
+        st.title("DELTA3", anchor=False)
+        st.caption("Your AI coding assistant: it writes and runs code in your own workspace, on the web and by SMS.")
+        show_flash()
+        yield
 
 
 def sign_out_page() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import posixpath
-from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -13,7 +12,7 @@ import streamlit as st
 
 from .errors import Delta3Error, ValidationError
 from .storage.base import FileInfo
-from .webauth import FLASH, plain
+from .webauth import act, plain
 from .workspace import Workspace, validate_path
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg"}
@@ -111,17 +110,6 @@ def join(folder: str, name: str) -> str:
         raise ValidationError("Enter a name.")
     folder = "" if folder in ("", ".") else folder
     return validate_path(f"{folder}/{name}" if folder else name)
-
-
-def act(action: Callable[[], Any], done: str) -> bool:
-    """Run a file action from a callback; leave `done` or the error's sentence for the next run."""
-    try:
-        action()
-    except Delta3Error as error:
-        st.session_state[FLASH] = ("error", str(error))
-        return False
-    st.session_state[FLASH] = ("success", done)
-    return True
 
 
 def new_file(ws: Workspace, folder: str, name: str) -> str:

@@ -5,18 +5,15 @@ from __future__ import annotations
 import streamlit as st
 
 from . import accounts, keys, phone_verify, webauth
-from .errors import Delta3Error, ValidationError
+from .errors import ValidationError
+from .webauth import act
 
 # Offered in the model menu; DELTA3_MODEL (the server default) is always first.
 MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite", "gemini-2.0-flash")
 
 
-def _done(message: str) -> None:
-    st.session_state[webauth.FLASH] = ("success", message)
-
-
-def _failed(error: Delta3Error) -> None:
-    st.session_state[webauth.FLASH] = ("error", str(error))
+def _user_id() -> str:
+    return webauth.require_user().user_id
 
 
 def model_choices(default: str) -> list[str]:
@@ -29,82 +26,57 @@ def save_key(svc) -> None:
     from .agent import check_key
 
     key = (st.session_state.pop("new_key", "") or "").strip()
-    try:
+
+    def check_and_save() -> None:
         if not key:
             raise ValidationError("Paste your Gemini API key first.")
         check_key(svc.settings, key)
-        keys.set_gemini_key(svc.backend, webauth.require_user().user_id, key)
-    except Delta3Error as error:
-        _failed(error)
-        return
-    _done("Your Gemini key works and is saved.")
+        keys.set_gemini_key(svc.backend, _user_id(), key)
+
+    act(check_and_save, "Your Gemini key works and is saved.")
 
 
 def remove_key(svc) -> None:
     """Forget the user's Gemini key."""
-    keys.remove_gemini_key(svc.backend, webauth.require_user().user_id)
-    _done("Your Gemini key is removed.")
+    act(lambda: keys.remove_gemini_key(svc.backend, _user_id()), "Your Gemini key is removed.")
 
 
 def save_model(svc) -> None:
-    """Store the chosen model ('' for the server default)."""
+    """Store the chosen model (None for the server default)."""
     choice = st.session_state.get("model_choice")
     model = None if choice == svc.settings.model else choice
-    try:
-        accounts.set_model(svc.backend, webauth.require_user().user_id, model)
-    except Delta3Error as error:
-        _failed(error)
-        return
-    _done(f"DELTA3 now answers with {choice}.")
+    act(lambda: accounts.set_model(svc.backend, _user_id(), model), f"DELTA3 now answers with {choice}.")
 
 
 def send_phone_code(svc) -> None:
     """Text a verification code to the number typed in."""
-    try:
-        phone = phone_verify.send_code(svc, webauth.require_user().user_id, st.session_state.get("phone", ""))
-    except Delta3Error as error:
-        _failed(error)
-        return
-    _done(f"We sent a 6-digit code to {phone}; enter it below.")
+    act(lambda: phone_verify.send_code(svc, _user_id(), st.session_state.get("phone", "")),
+        lambda phone: f"We sent a 6-digit code to {phone}; enter it below.")
 
 
 def confirm_phone(svc) -> None:
     """Check the code and link the phone."""
-    try:
-        phone = phone_verify.confirm_code(svc, webauth.require_user().user_id, st.session_state.pop("phone_code", ""))
-    except Delta3Error as error:
-        _failed(error)
-        return
-    _done(f"{phone} is linked: text this service's number to chat by SMS.")
+    act(lambda: phone_verify.confirm_code(svc, _user_id(), st.session_state.pop("phone_code", "")),
+        lambda phone: f"{phone} is linked: text this service's number to chat by SMS.")
 
 
 def link_phone_directly(svc) -> None:
     """Link without a code: only when this server cannot send SMS (so the link cannot be abused by SMS)."""
-    try:
-        phone = accounts.link_phone(svc.backend, webauth.require_user().user_id, st.session_state.get("phone", ""))
-    except Delta3Error as error:
-        _failed(error)
-        return
-    _done(f"{phone} is linked.")
+    act(lambda: accounts.link_phone(svc.backend, _user_id(), st.session_state.get("phone", "")),
+        lambda phone: f"{phone} is linked.")
 
 
 def unlink_phone(svc) -> None:
     """Remove the phone link."""
-    accounts.unlink_phone(svc.backend, webauth.require_user().user_id)
-    phone_verify.cancel(svc, webauth.require_user().user_id)
-    _done("Your phone number is unlinked.")
+    def unlink() -> None:
+        accounts.unlink_phone(svc.backend, _user_id())
+        phone_verify.cancel(svc, _user_id())
+
+    act(unlink, "Your phone number is unlinked.")
 
 
 def change_password(svc) -> None:
     """Change the password: other devices are logged out, this one stays in."""
     old = st.session_state.pop("pw_old", "")
-    new = st.session_state.pop("pw_new", "")
-    repeat = st.session_state.pop("pw_repeat", "")
-    try:
-        if new != repeat:
-            raise ValidationError("The two new passwords do not match.")
-        webauth.change_password(svc, old, new)
-    except Delta3Error as error:
-        _failed(error)
-        return
-    _done("Password changed. Every other device has been logged out.")
+    act(lambda: webauth.change_password(svc, old, webauth.take_new_password("pw_new", "pw_repeat")),
+        "Password changed. Every other device has been logged out.")

@@ -27,7 +27,7 @@ with bar[0].popover("New", icon=":material/add:", width="stretch"):
 with bar[1].popover("Upload", icon=":material/upload:", width="stretch"):
     target = st.selectbox("Into folder", folders, key="upload_in", format_func=webfiles.folder_label)
     picked = st.file_uploader("Files", accept_multiple_files=True, key=f"up{st.session_state.get('up', 0)}")
-    if st.button("Upload", disabled=not picked) and webfiles.act(
+    if st.button("Upload", disabled=not picked) and webauth.act(
             lambda: webfiles.upload(ws, target, picked), f"Uploaded {webfiles.plural(len(picked or []), 'file')}."):
         st.session_state["up"] = st.session_state.get("up", 0) + 1
         st.rerun()

@@ -6,13 +6,9 @@ from delta3_core import webauth
 
 services = webauth.services()
 
-_, middle, _ = st.columns([1, 2, 1])
-with middle:
-    st.title("DELTA3")
-    st.caption("Your AI coding assistant, on the web and by SMS.")
-    webauth.show_flash()
+with webauth.auth_panel():
     with st.form("login", border=True):
-        st.subheader("Log in")
+        st.subheader("Log in", anchor=False)
         st.text_input("Email", key="login_email", autocomplete="email", placeholder="you@example.com")
         st.text_input("Password", key="login_password", type="password", autocomplete="current-password")
         st.form_submit_button("Log in", type="primary", width="stretch",

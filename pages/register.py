@@ -6,13 +6,9 @@ from delta3_core import accounts, webauth
 
 services = webauth.services()
 
-_, middle, _ = st.columns([1, 2, 1])
-with middle:
-    st.title("DELTA3")
-    st.caption("Chat with Gemini; it writes and runs code in your own workspace.")
-    webauth.show_flash()
+with webauth.auth_panel():
     with st.form("register", border=True):
-        st.subheader("Create your account")
+        st.subheader("Create your account", anchor=False)
         st.text_input("Email", key="register_email", autocomplete="email", placeholder="you@example.com")
         st.text_input("Password", key="register_password", type="password", autocomplete="new-password",
                       help=f"At least {accounts.MIN_PASSWORD_CHARS} characters, mixing two kinds "

@@ -144,6 +144,16 @@ def test_change_password_with_a_wrong_current_password(settings_page, web_user, 
     assert accounts.resolve_session(web_services.backend, web_user.token) is not None
 
 
+def test_change_password_with_two_different_new_passwords_changes_nothing(settings_page, web_user, web_services):
+    at = settings_page()
+    at.text_input(key="pw_old").input(web_user.password)
+    at.text_input(key="pw_new").input("Another-Pass-77")
+    at.text_input(key="pw_repeat").input("Another-Pass-78")
+    at.button(key="FormSubmitter:password-Change password").click().run()
+    assert [e.value for e in at.error] == ["The two passwords do not match."]
+    assert accounts.authenticate(web_services.backend, web_user.email, web_user.password)
+
+
 def test_log_out_everywhere(settings_page, web_user, web_services):
     other_device = accounts.create_session(web_services.backend, web_user.user_id)
     at = click(settings_page(), "Log out everywhere")
