@@ -20,7 +20,7 @@ _USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 def check_user_id(user_id: str) -> str:
     """Return `user_id` if it is safe as a folder name and key part, else raise ValidationError."""
-    if not isinstance(user_id, str) or not _USER_ID.match(user_id):
+    if not isinstance(user_id, str) or not _USER_ID.fullmatch(user_id):  # fullmatch: "$" lets "id\n" through
         raise ValidationError("That user id is not valid.")
     return user_id
 
