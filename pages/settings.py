@@ -8,9 +8,11 @@ from delta3_core.executor import sandbox_status
 
 services = webauth.services()
 user = webauth.refresh_user(services)
-st.title("Settings")
-webauth.show_flash()
-key_tab, model_tab, phone_tab, account_tab = st.tabs(["Gemini key", "Model", "Phone (SMS)", "Account"])
+st.title("Settings", anchor=False)
+page = st.container(width=760)  # forms read better narrow; on a phone it simply takes the whole width
+with page:
+    webauth.show_flash()
+key_tab, model_tab, phone_tab, account_tab = page.tabs(["Gemini key", "Model", "Phone (SMS)", "Account"])
 
 with key_tab:
     try:
@@ -20,8 +22,10 @@ with key_tab:
         st.warning(str(error))
     if saved:
         st.success(f"Your key is saved: `{keys.mask_key(saved)}`", icon=":material/key:")
+        st.page_link("pages/chat.py", label="Start chatting", icon=":material/arrow_forward:")
     else:
-        st.info("Get a free key at aistudio.google.com/apikey, then paste it here.", icon=":material/key:")
+        st.info("Get a free key at [aistudio.google.com/apikey](https://aistudio.google.com/apikey), "
+                "then paste it here.", icon=":material/key:")
     with st.form("key", clear_on_submit=True):
         st.text_input("Replace key" if saved else "Gemini API key", key="new_key", type="password",
                       autocomplete="off", placeholder="AIza…")
@@ -40,7 +44,8 @@ with phone_tab:
     if user.phone:
         st.success(f"Linked: {user.phone}. Text the DELTA3 number to chat by SMS.", icon=":material/sms:")
         st.button("Unlink this number", on_click=websettings.unlink_phone, args=(services,))
-    st.text_input("Phone number", key="phone", placeholder="+1 415 555 0100", help="International format, with +.")
+    st.text_input("Link another number" if user.phone else "Phone number", key="phone",
+                  placeholder="+1 415 555 0100", help="International format, with +.")
     if services.settings.twilio_configured:
         st.button("Send me a code", on_click=websettings.send_phone_code, args=(services,))
         if pending := phone_verify.pending_phone(services, user.user_id):
@@ -54,13 +59,14 @@ with phone_tab:
 
 with account_tab:
     st.markdown(f"Logged in as `{user.email}`.")  # a code span: an email in plain text becomes a link
-    st.caption("Code runs: " + sandbox_status(services.settings).removeprefix("ok: "))
+    sandbox = sandbox_status(services.settings).removeprefix("ok: ")
+    st.caption(sandbox[:1].upper() + sandbox[1:])  # e.g. "Code runs in a bubblewrap sandbox (network off)."
     with st.form("password", clear_on_submit=True):
-        st.subheader("Change password")
+        st.subheader("Change password", anchor=False)
         st.text_input("Current password", key="pw_old", type="password", autocomplete="current-password")
         st.text_input("New password", key="pw_new", type="password", autocomplete="new-password")
         st.text_input("Repeat new password", key="pw_repeat", type="password", autocomplete="new-password")
         st.form_submit_button("Change password", on_click=websettings.change_password, args=(services,))
-    st.subheader("Sessions")
+    st.subheader("Sessions", anchor=False)
     st.caption("Lost a device or used a shared computer? End every session, including this one.")
     st.button("Log out everywhere", on_click=webauth.sign_out_everywhere, args=(services,))

@@ -176,3 +176,12 @@ def test_a_phone_linked_to_another_account_gets_no_code(web_services, web_user, 
     with pytest.raises(ConflictError):
         phone_verify.send_code(web_services, web_user.user_id, "+1 415 555 0100")
     assert with_twilio.messages == []
+
+
+def test_with_a_key_saved_settings_point_back_to_chat(settings_page, web_user, web_services):
+    at = settings_page()
+    assert not at.get("page_link")
+    assert any("aistudio.google.com/apikey](https://aistudio.google.com/apikey)" in i.value for i in at.info)
+    keys.set_gemini_key(web_services.backend, web_user.user_id, GOOD_KEY)
+    at = settings_page()
+    assert [link.proto.label for link in at.get("page_link")] == ["Start chatting"]
