@@ -230,3 +230,17 @@ def test_a_process_that_keeps_changing_its_pid_does_not_survive_the_run(run):
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
     assert survivors == []
+
+
+def test_the_response_fits_even_when_only_the_file_lists_are_huge():
+    # deep folders make paths of many KB; a thousand skipped links alone can pass the 6 MB limit
+    long_path = "d" * 250 + "/" + "e" * 16_000
+    huge = {"stdout": "", "stderr": "", "files_changed": [long_path] * 5000, "skipped": [long_path] * 5000,
+            "sync_failed": [long_path] * 5000}
+    signal.alarm(20)  # a shrinking loop that cannot shrink would never return
+    try:
+        fitted = fit_result(huge)
+    finally:
+        signal.alarm(0)
+    assert len(json.dumps(fitted).encode()) <= MAX_RESULT_BYTES
+    assert fitted["sync_failed"] and fitted["skipped"][-1].startswith("... and")

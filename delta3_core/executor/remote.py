@@ -28,6 +28,9 @@ EVENT_VERSION = 1
 MAX_RESULT_BYTES = 5_500_000  # Lambda's synchronous response limit is 6 MB; keep a margin
 MAX_OUTPUT_KB = 1024
 MAX_LISTED = 1000
+MAX_ITEM_CHARS = 1024  # an S3 key is at most 1024 bytes: a longer path never syncs anyway
+LISTS = ("files_changed", "skipped", "sync_failed")
+LIST_MARKER = "... and "
 MARKER = "DELTA3_RUN_MARKER"
 CACHE_NAME = "delta3-cache"
 
@@ -192,11 +195,11 @@ def _same_uid(pid: int) -> bool:
 
 
 def fit_result(result: dict[str, Any]) -> dict[str, Any]:
-    """Keep the answer under Lambda's response limit: long lists and output are cut, with a marker."""
-    for name in ("files_changed", "skipped", "sync_failed"):
-        items = result.get(name) or []
-        if len(items) > MAX_LISTED:
-            result[name] = items[:MAX_LISTED] + [f"... and {len(items) - MAX_LISTED} more"]
+    """Keep the answer under Lambda's response limit: long output, lists and paths are cut, with a marker."""
+    totals = {name: len(result.get(name) or []) for name in LISTS}
+    for name in LISTS:
+        result[name] = _listed([_clip_item(str(item)) for item in (result.get(name) or [])[:MAX_LISTED]],
+                               totals[name])
     while len(json.dumps(result).encode()) > MAX_RESULT_BYTES:
         shrunk = False
         for stream in ("stdout", "stderr"):
@@ -204,6 +207,17 @@ def fit_result(result: dict[str, Any]) -> dict[str, Any]:
             if len(text) > 1024:
                 result[stream] = text[: len(text) // 2] + "\n[output truncated to fit the response size limit]"
                 result[f"{stream}_truncated"] = shrunk = True
-        if not shrunk:
-            result["files_changed"] = result["files_changed"][:100] + ["... (list cut to fit the response)"]
+        if shrunk:
+            continue
+        for name in LISTS:  # output is already small: halve the lists (never loops forever)
+            kept = [item for item in result[name] if not item.startswith(LIST_MARKER)]
+            result[name] = _listed(kept[: len(kept) // 2], totals[name])
     return result
+
+
+def _clip_item(item: str) -> str:
+    return item if len(item) <= MAX_ITEM_CHARS else item[:MAX_ITEM_CHARS] + "..."
+
+
+def _listed(items: list[str], total: int) -> list[str]:
+    return items + [f"{LIST_MARKER}{total - len(items)} more"] if total > len(items) else items
