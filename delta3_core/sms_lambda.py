@@ -6,8 +6,10 @@ and invokes its own function asynchronously (InvocationType="Event") with the me
 invocation runs the chat and sends the answer through the Twilio Messages API.
 
 Order per phone across invocations: the webhook numbers each deferred message of a phone
-(a counter in the store); the worker waits until the message before it is done (or until
-ORDER_WAIT_S has passed, so one lost invocation cannot block a phone for ever).
+(a counter in the store); the worker waits until the message before it is done, but at most
+ORDER_WAIT_S and never more than half the time its invocation has left: a worker killed by the
+Lambda timeout would never mark its message done, and every later message of the phone would
+then wait on it in turn.
 """
 
 from __future__ import annotations
@@ -65,11 +67,17 @@ def wait_turn(records, phone: str, seq: int, max_wait_s: float = ORDER_WAIT_S, p
         time.sleep(poll_s)
 
 
-def run_job(channel: SmsChannel, event: dict, max_wait_s: float = ORDER_WAIT_S) -> dict:
-    """Handle one async invocation: wait for this phone's turn, run the chat, send the answer."""
+def run_job(channel: SmsChannel, event: dict, time_left_s: float | None = None,
+            max_wait_s: float = ORDER_WAIT_S) -> dict:
+    """Handle one async invocation: wait for this phone's turn, run the chat, send the answer.
+
+    `time_left_s` is what the invocation has left (Lambda's context); half of it is kept for the chat.
+    """
     inbound = Inbound(**event[JOB_KEY])
     seq = int(event.get("seq") or 0)
     records = channel.services.backend.records
+    if time_left_s is not None:
+        max_wait_s = min(max_wait_s, time_left_s / 2)
     if seq:
         wait_turn(records, inbound.phone, seq, max_wait_s)
     try:

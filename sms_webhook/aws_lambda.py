@@ -36,7 +36,8 @@ def handler(event: dict, context=None) -> dict:
     """Lambda handler: an async SMS job from our own webhook, or an HTTP request from API Gateway."""
     app = _get_app()
     if JOB_KEY in event:
-        return run_job(app.extensions["delta3_sms"], event)
+        time_left_s = context.get_remaining_time_in_millis() / 1000 if context is not None else None
+        return run_job(app.extensions["delta3_sms"], event, time_left_s)
     return call_wsgi(app, event)
 
 

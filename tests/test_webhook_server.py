@@ -180,3 +180,35 @@ def test_lambda_that_cannot_hand_a_chat_on_tells_the_sender_to_send_it_again(sms
         assert "send it again" in twiml_messages(response["body"])[0]
     finally:
         app.extensions["delta3_sms"].close()
+
+
+def test_a_lambda_job_whose_earlier_message_was_lost_still_answers_before_the_invocation_ends(
+        sms_settings, fake_twilio, fake_gemini, monkeypatch):
+    """Message 1 of the phone never finished (its invocation timed out): message 2 must not wait past its own end."""
+    import threading
+    from types import SimpleNamespace
+
+    from sms_webhook import aws_lambda
+
+    invoked = []
+    from delta3_core.services import build_services
+
+    services = build_services(sms_settings)
+    app = create_app(services=services, defer=make_defer(services, invoke=invoked.append))
+    monkeypatch.setattr(aws_lambda, "_app", app)
+    user = accounts.register(services.backend, "late@example.com", "correct-horse-battery")
+    accounts.link_phone(services.backend, user.user_id, PHONE)
+    keys.set_gemini_key(services.backend, user.user_id, "AIza-lambda-test-key-000000000000")
+    for body in ("first question", "second question"):
+        form = inbound_form(body)
+        call_wsgi(app, _http_api_event(form, sign(form)))
+    fake_gemini.enqueue(gemini_text("second answer"))
+    context = SimpleNamespace(get_remaining_time_in_millis=lambda: 2000)  # 2 s left of this invocation
+    job = threading.Thread(target=aws_lambda.handler, args=(invoked[1], context), daemon=True)
+    job.start()
+    job.join(timeout=30)
+    try:
+        assert not job.is_alive()  # it gave up waiting for message 1 in time to answer
+        assert fake_twilio.wait_for(1)[0]["body"] == "second answer"
+    finally:
+        app.extensions["delta3_sms"].close()
