@@ -67,6 +67,12 @@ def wait_turn(records, phone: str, seq: int, max_wait_s: float = ORDER_WAIT_S, p
         time.sleep(poll_s)
 
 
+def _mark_done(records, phone: str, seq: int) -> None:
+    """Record message `seq` as done; never lower the mark (a later message that gave up waiting may be done)."""
+    if int(records.get_value(_done_key(phone)) or 0) < seq:
+        records.put_value(_done_key(phone), str(seq), DONE_TTL_S)
+
+
 def run_job(channel: SmsChannel, event: dict, time_left_s: float | None = None,
             max_wait_s: float = ORDER_WAIT_S) -> dict:
     """Handle one async invocation: wait for this phone's turn, run the chat, send the answer.
@@ -84,5 +90,5 @@ def run_job(channel: SmsChannel, event: dict, time_left_s: float | None = None,
         channel.deliver(inbound, channel.process(inbound))
     finally:
         if seq:
-            records.put_value(_done_key(inbound.phone), str(seq), DONE_TTL_S)
+            _mark_done(records, inbound.phone, seq)
     return {"ok": True, "sid": inbound.sid}

@@ -212,3 +212,20 @@ def test_a_lambda_job_whose_earlier_message_was_lost_still_answers_before_the_in
         assert fake_twilio.wait_for(1)[0]["body"] == "second answer"
     finally:
         app.extensions["delta3_sms"].close()
+
+
+def test_a_slow_earlier_job_finishing_last_does_not_hold_back_later_messages(sms_settings, fake_twilio, fake_gemini):
+    """Message 3 gave up waiting and finished first; when message 2 ends, message 4 must still find 3 done."""
+    from delta3_core.services import build_services
+
+    services = build_services(sms_settings)
+    channel = create_app(services=services).extensions["delta3_sms"]
+    try:
+        records = services.backend.records
+        records.put_value(f"sms:done:{PHONE}", "3", 60)
+        fake_gemini.enqueue(gemini_text("late answer"))
+        job = {JOB_KEY: {"sid": "SM-late", "phone": PHONE, "to": "", "body": "question two"}, "seq": 2}
+        assert run_job(channel, job, max_wait_s=0)["ok"]
+        assert wait_turn(records, PHONE, 4, max_wait_s=0)
+    finally:
+        channel.close()
