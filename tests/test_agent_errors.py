@@ -183,3 +183,19 @@ def test_a_model_error_with_the_store_down_also_says_the_turn_was_not_saved(serv
     reply = collect(chat(services, user, "hello"))
     assert reply.error_kind == "permission"
     assert "permission denied" in reply.error and "could not be saved" in reply.error
+
+
+def test_a_usage_counter_failure_does_not_tell_the_user_their_saved_conversation_was_lost(services, fake_gemini,
+                                                                                          monkeypatch):
+    from delta3_core.errors import StorageError
+
+    user = add_user(services, "alice", "key-alice")
+
+    def counter_down(*_args, **_kwargs):
+        raise StorageError("The database failed; nothing was saved.")
+
+    monkeypatch.setattr(services.backend.records, "incr_counter", counter_down)
+    fake_gemini.enqueue(gemini_text("Hello there."))
+    reply = collect(chat(services, user, "hello"))
+    assert (reply.text, reply.error) == ("Hello there.", None)
+    assert [m.content for m in history.recent(services.backend, user)] == ["hello", "Hello there."]

@@ -67,11 +67,14 @@ class Turn:
         reply = Message("assistant", answer, self.channel, meta={"usage": self.usage, "images": self.images, **meta})
         try:
             history.append(self.services.backend, self.user_id, [self.user_message, *self.records, reply])
-            if self.model_calls:
-                usage.record_usage(self.services.backend, self.user_id, self.tokens_in, self.tokens_out)
         except Delta3Error as exc:
             log.warning("could not save the turn of user %s: %s", self.user_id, exc)
             return "Your conversation could not be saved just now; the next message may not remember this one."
+        if self.model_calls:
+            try:
+                usage.record_usage(self.services.backend, self.user_id, self.tokens_in, self.tokens_out)
+            except Delta3Error as exc:  # the turn is saved; only today's usage totals miss it
+                log.warning("could not count the usage of user %s: %s", self.user_id, exc)
         return None
 
 
