@@ -12,7 +12,9 @@ st.title("Settings", anchor=False)
 page = st.container(width=760)  # forms read better narrow; on a phone it simply takes the whole width
 with page:
     webauth.show_flash()
-key_tab, model_tab, phone_tab, account_tab = page.tabs(["Gemini key", "Model", "Phone (SMS)", "Account"])
+# Tracked tabs: after a button in "Phone (SMS)" reruns the page, the user is still on that tab.
+key_tab, model_tab, phone_tab, account_tab = page.tabs(["Gemini key", "Model", "Phone (SMS)", "Account"],
+                                                       key="settings_tab", on_change="rerun")
 
 with key_tab:
     try:

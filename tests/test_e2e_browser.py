@@ -135,6 +135,13 @@ def _journey(page, context, browser, url, data_dir, steps, expect):
     expect(page.get_by_text("AIza…hijk")).to_be_visible()
     assert KEY not in page.content()
 
+    steps("settings-tab-stays")
+    page.get_by_role("tab", name="Phone (SMS)").click()
+    fill(page, "Phone number", "12")
+    page.get_by_role("button", name="Link phone").click()
+    expect(page.get_by_text("phone number", exact=False).and_(page.get_by_role("alert"))).to_be_visible()
+    expect(page.get_by_role("tab", name="Phone (SMS)")).to_have_attribute("aria-selected", "true")
+
     steps("chat")
     page.get_by_role("link", name="Chat").click()
     expect(page.get_by_role("heading", name="Chat")).to_be_visible()
