@@ -17,6 +17,7 @@ from tests.fixtures.gemini import (
     gemini_invalid_key,
     gemini_text,
 )
+from tests.fixtures.storage import store_down
 
 CASES = {
     "invalid key": ([gemini_invalid_key()], "invalid_key", "rejected your API key"),
@@ -153,15 +154,11 @@ def test_an_unknown_account_is_told_to_log_in_and_nothing_is_stored(services, fa
 def test_an_internal_error_with_the_store_down_does_not_claim_the_message_was_saved(services, fake_gemini,
                                                                                      monkeypatch):
     from delta3_core.agent import loop
-    from delta3_core.errors import StorageError
 
     user = add_user(services, "alice", "key-alice")
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("a bug")
-
-    def store_down(*_args, **_kwargs):
-        raise StorageError("The database failed; nothing was saved.")
 
     monkeypatch.setattr(loop, "system_instruction", broken)
     monkeypatch.setattr(services.backend.records, "append_messages", store_down)
@@ -171,13 +168,7 @@ def test_an_internal_error_with_the_store_down_does_not_claim_the_message_was_sa
 
 
 def test_a_model_error_with_the_store_down_also_says_the_turn_was_not_saved(services, fake_gemini, monkeypatch):
-    from delta3_core.errors import StorageError
-
     user = add_user(services, "alice", "key-alice")
-
-    def store_down(*_args, **_kwargs):
-        raise StorageError("The database failed; nothing was saved.")
-
     monkeypatch.setattr(services.backend.records, "append_messages", store_down)
     fake_gemini.enqueue(gemini_error(403))
     reply = collect(chat(services, user, "hello"))
@@ -187,14 +178,8 @@ def test_a_model_error_with_the_store_down_also_says_the_turn_was_not_saved(serv
 
 def test_a_usage_counter_failure_does_not_tell_the_user_their_saved_conversation_was_lost(services, fake_gemini,
                                                                                           monkeypatch):
-    from delta3_core.errors import StorageError
-
     user = add_user(services, "alice", "key-alice")
-
-    def counter_down(*_args, **_kwargs):
-        raise StorageError("The database failed; nothing was saved.")
-
-    monkeypatch.setattr(services.backend.records, "incr_counter", counter_down)
+    monkeypatch.setattr(services.backend.records, "incr_counter", store_down)
     fake_gemini.enqueue(gemini_text("Hello there."))
     reply = collect(chat(services, user, "hello"))
     assert (reply.text, reply.error) == ("Hello there.", None)

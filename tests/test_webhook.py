@@ -11,6 +11,7 @@ from delta3_core import accounts, history, keys
 from delta3_core.errors import ConfigError
 from delta3_core.storage.base import Message
 from sms_webhook import create_app
+from tests.fixtures.storage import store_down
 from tests.fixtures.twilio import PHONE, Texter, inbound_form, sign, twiml_messages
 
 PASSWORD = "correct-horse-battery"
@@ -238,11 +239,6 @@ def test_global_rate_limit(make_sms_app):
 # ------------------------------------------------------------------ bad input and privacy
 
 def test_a_store_failure_before_the_message_runs_is_answered_not_a_500(texter, backend, linked, monkeypatch):
-    from delta3_core.errors import StorageError
-
-    def store_down(*_args, **_kwargs):
-        raise StorageError("The database failed; nothing was saved.")
-
     monkeypatch.setattr(backend.records, "incr_counter", store_down)
     response = texter.send("hello")
     assert response.status_code == 200

@@ -10,6 +10,7 @@ from delta3_core import accounts, history, keys
 from delta3_core.sms_text import SMS_MAX_CHARS
 from delta3_core.workspace import Workspace
 from tests.fixtures.gemini import gemini_call, gemini_calls, gemini_text
+from tests.fixtures.storage import store_down
 from tests.fixtures.twilio import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -218,11 +219,6 @@ def test_conversation_started_by_sms_continues_on_the_web(web_env, web_app, make
 
 
 def test_the_answer_still_reaches_the_phone_when_the_store_fails_after_it(sam, chat_app, fake_gemini, monkeypatch):
-    from delta3_core.errors import StorageError
-
-    def store_down(*_args, **_kwargs):
-        raise StorageError("The database failed; nothing was saved.")
-
     records = chat_app.extensions["delta3_sms"].services.backend.records
     for name in ("append_messages", "put_value", "delete_value"):
         monkeypatch.setattr(records, name, store_down)
