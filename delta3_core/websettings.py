@@ -56,14 +56,16 @@ def send_phone_code(svc) -> None:
 
 def confirm_phone(svc) -> None:
     """Check the code and link the phone."""
-    act(lambda: phone_verify.confirm_code(svc, _user_id(), st.session_state.pop("phone_code", "")),
-        lambda phone: f"{phone} is linked: text this service's number to chat by SMS.")
+    if act(lambda: phone_verify.confirm_code(svc, _user_id(), st.session_state.pop("phone_code", "")),
+           lambda phone: f"{phone} is linked: text this service's number to chat by SMS."):
+        st.session_state.pop("phone", None)  # the field is for linking another number now
 
 
 def link_phone_directly(svc) -> None:
     """Link without a code: only when this server cannot send SMS (so the link cannot be abused by SMS)."""
-    act(lambda: accounts.link_phone(svc.backend, _user_id(), st.session_state.get("phone", "")),
-        lambda phone: f"{phone} is linked.")
+    if act(lambda: accounts.link_phone(svc.backend, _user_id(), st.session_state.get("phone", "")),
+           lambda phone: f"{phone} is linked."):
+        st.session_state.pop("phone", None)
 
 
 def unlink_phone(svc) -> None:

@@ -73,6 +73,7 @@ def test_phone_links_directly_when_sms_is_not_configured(settings_page, web_user
     at.text_input(key="phone").input("+1 (415) 555-0100")
     click(at, "Link phone")
     assert web_services.backend.records.get_user(web_user.user_id).phone == "+14155550100"
+    assert at.text_input(key="phone").label == "Link another number" and not at.text_input(key="phone").value
     at = click(at, "Unlink this number")
     assert web_services.backend.records.get_user(web_user.user_id).phone is None
 
