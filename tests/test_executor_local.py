@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import socket
 import subprocess
 import sys
@@ -288,6 +289,19 @@ def test_files_hidden_deep_in_folders_still_count_against_the_quota(local_execut
             "for i in range(8):\n    open(f'f{i}', 'wb').write(b'0' * 4 * 1024 * 1024)\ntime.sleep(1.5)")
     result = local_executor.run("mallory", "python", code)
     assert result.limit_hit == "disk", result
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="syscall numbers below are x86_64's")
+def test_kernel_interfaces_behind_most_sandbox_escapes_are_refused(local_executor):
+    code = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nbuf = ctypes.create_string_buffer(128)\n"
+            "calls = {'io_uring_setup': (425, 1, buf), 'userfaultfd': (323, 1), 'bpf': (321, 0, buf, 128),\n"
+            "         'perf_event_open': (298, buf, 0, -1, -1, 0), 'keyctl': (250, 0, -3, 0),\n"
+            "         'add_key': (248, b'user', b'k', b'v', 1, -3), 'request_key': (249, b'user', b'k', 0, -3)}\n"
+            "for name, args in calls.items():\n    ctypes.set_errno(0)\n"
+            "    print(name, libc.syscall(*args), ctypes.get_errno())")
+    result = local_executor.run("mallory", "python", code)
+    assert result.stdout.split("\n")[:-1] == [f"{name} -1 1" for name in (
+        "io_uring_setup", "userfaultfd", "bpf", "perf_event_open", "keyctl", "add_key", "request_key")], result
 
 
 def test_memory_spread_over_many_processes_hits_the_memory_limit(local_executor):

@@ -1,8 +1,10 @@
-"""A tiny seccomp filter for the sandbox: refuse memory that no rlimit or process would account for.
+"""A small seccomp filter for the sandbox: refuse what the limits cannot see and what escapes abuse.
 
 memfd_create files and System V shared memory segments live outside any process's address space, so
 neither RLIMIT_AS nor the run's memory watchdog sees them: without this a run could hold gigabytes
-through them. Written as classic BPF by hand (bwrap --seccomp takes the compiled program).
+through them. io_uring, userfaultfd, bpf, perf events and the kernel keyring are rarely needed by
+scripts and are behind most kernel exploits (Docker's default profile refuses them too).
+Written as classic BPF by hand (bwrap --seccomp takes the compiled program).
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ _ALLOW, _ERRNO, _KILL = 0x7FFF0000, 0x00050000, 0x80000000
 _X32_BIT = 0x40000000
 # machine: (AUDIT_ARCH_*, {syscall: number}, has an x32 ABI that must be refused too)
 _ARCHES = {
-    "x86_64": (0xC000003E, {"shmget": 29, "memfd_create": 319}, True),
-    "aarch64": (0xC00000B7, {"shmget": 194, "memfd_create": 279}, False),
+    "x86_64": (0xC000003E, {"shmget": 29, "memfd_create": 319, "io_uring_setup": 425, "io_uring_enter": 426,
+                            "io_uring_register": 427, "userfaultfd": 323, "bpf": 321, "perf_event_open": 298,
+                            "keyctl": 250, "add_key": 248, "request_key": 249}, True),
+    "aarch64": (0xC00000B7, {"shmget": 194, "memfd_create": 279, "io_uring_setup": 425, "io_uring_enter": 426,
+                             "io_uring_register": 427, "userfaultfd": 282, "bpf": 280, "perf_event_open": 241,
+                             "keyctl": 219, "add_key": 217, "request_key": 218}, False),
 }
 
 
-def memory_filter(machine: str | None = None) -> bytes | None:
+def sandbox_filter(machine: str | None = None) -> bytes | None:
     """The compiled filter for this machine, or None where its syscall numbers are not known."""
     arch = _ARCHES.get(machine or platform.machine())
     if arch is None:
@@ -39,7 +45,7 @@ def memory_filter(machine: str | None = None) -> bytes | None:
 
 def filter_fd() -> int | None:
     """A readable fd holding the filter (for bwrap --seccomp), or None; the caller closes it."""
-    program = memory_filter()
+    program = sandbox_filter()
     if program is None:
         return None
     read_end, write_end = os.pipe()
