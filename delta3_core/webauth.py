@@ -268,10 +268,13 @@ def plain(text: str) -> str:
 
 def show_flash() -> None:
     """Show (once) the message left by the last form callback: errors in place, successes as a toast."""
+    # Always the same one slot, message or not: if a message appeared and vanished in place, everything
+    # below would shift and Streamlit would redraw it, closing an open popover (e.g. Upload mid-choice).
+    slot = st.container()
     flash = st.session_state.pop(FLASH, None)
     if flash:
         kind, text = flash
         if kind == "success":  # a toast is seen wherever the user scrolled to (e.g. Save under a long file)
             st.toast(plain(text), icon=":material/check_circle:")
         else:
-            (st.error if kind == "error" else st.info)(plain(text))
+            (slot.error if kind == "error" else slot.info)(plain(text))

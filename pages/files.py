@@ -18,7 +18,7 @@ used, quota = ws.usage(), services.settings.quota_bytes
 st.progress(min(used / quota, 1.0), text=f"{webfiles.human_size(used)} of {webfiles.human_size(quota)} used")
 webauth.show_flash()
 
-bar = st.columns(4, vertical_alignment="center")
+bar = st.columns([1, 1, 1.2, 1.2], vertical_alignment="center")
 with bar[0].popover("New", icon=":material/add:", width="stretch"):
     st.selectbox("In folder", folders, key="new_in", format_func=webfiles.folder_label)
     st.text_input("Name", key="new_name", placeholder="notes.md or src/")
@@ -34,7 +34,7 @@ with bar[1].popover("Upload", icon=":material/upload:", width="stretch"):
 bar[2].download_button("Download all (.zip)", ws.export_zip, "workspace.zip", "application/zip",
                        icon=":material/folder_zip:", width="stretch", disabled=not everything)
 if hidden := sum(webfiles.is_hidden(f.path) for f in everything):
-    bar[3].toggle("Show hidden files", key="show_hidden", help=f"{hidden} dotfiles, caches and compiled files.")
+    bar[3].toggle(f"Show hidden files ({hidden})", key="show_hidden")
 
 if not everything:
     st.info("Your workspace is empty. Ask for some code in Chat, or upload files here.", icon=":material/folder:")
