@@ -244,3 +244,27 @@ def test_the_response_fits_even_when_only_the_file_lists_are_huge():
         signal.alarm(0)
     assert len(json.dumps(fitted).encode()) <= MAX_RESULT_BYTES
     assert fitted["sync_failed"] and fitted["skipped"][-1].startswith("... and")
+
+
+def test_a_run_that_swaps_its_workspace_for_a_link_saves_nothing_and_loses_nothing(run, s3, tmp_path,
+                                                                                    monkeypatch):
+    # In Lambda the code runs as the handler's own uid, so it may rename its folder and point a link at
+    # what only the handler process can read (its /proc/self/environ). Simulated: the code runs as us.
+    monkeypatch.setattr("delta3_core.executor.remote.host_uid", lambda: None)
+    run("alice", "python", "open('keep.txt', 'w').write('mine')")
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "secret.txt").write_text("handler-only")
+    (host / "secret.txt").chmod(0o600)
+    code = (f"import os\nhere = os.getcwd()\nos.chdir('/')\nos.rename(here, here + '.moved')\n"
+            f"os.symlink({str(host)!r}, here)")
+    answer = run("alice", "python", code)
+    assert stored(s3, "alice") == {"keep.txt": b"mine"}
+    assert answer["ok"] is False and "workspace" in answer["message"]
+    assert result_of(run("alice", "shell", "cat keep.txt"))["stdout"] == "mine"
+
+
+def test_a_run_that_plants_links_in_the_warm_cache_does_not_break_the_next_run(run, monkeypatch):
+    monkeypatch.setattr("delta3_core.executor.remote.host_uid", lambda: None)  # as in Lambda: same uid
+    run("alice", "python", "import os\nos.system('rm -rf ../scratch')\nos.symlink('/', '../scratch')")
+    assert result_of(run("alice", "python", "print('next run fine')"))["stdout"] == "next run fine\n"

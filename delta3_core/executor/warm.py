@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import stat
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -60,8 +61,10 @@ def cache_slot(cache_root: Path, user_id: str) -> Iterator[Slot]:
 
 def _slot(base: Path, warm: bool) -> Slot:
     root, scratch = base / "workspace", base / "scratch"
+    if root.is_symlink():
+        root.unlink()
     root.mkdir(exist_ok=True)
-    shutil.rmtree(scratch, ignore_errors=True)  # partial downloads of a crashed run
+    _discard(scratch)  # partial downloads of a crashed run (or, in Lambda, whatever the code put there)
     scratch.mkdir()
     return Slot(root, base / "manifest.json", scratch, warm)
 
@@ -80,10 +83,33 @@ def synced_run(client: Any, bucket: str, user_id: str, cache_root: Path,
             raise ExecutorError("Your workspace could not be loaded from storage, so nothing was run "
                                 f"({_reason(error)}). Please try again.") from None
         save_manifest(slot.manifest_path, manifest)
+        before = os.lstat(slot.root)
         result = run(slot.root)
+        if not _same_folder(slot.root, before):  # only possible without bwrap (the Lambda): it is a mount there
+            save_manifest(slot.manifest_path, {})
+            _discard(slot.root)
+            raise ExecutorError("The run moved or replaced its workspace folder, so nothing it did was saved; "
+                                "your stored files are unchanged.")
         report = sync.push(slot.root, manifest, run_id)
         save_manifest(slot.manifest_path, report.manifest)
     return merge_report(result, report)
+
+
+def _same_folder(path: Path, before: os.stat_result) -> bool:
+    """True if `path` is still the very folder it was (not a link, not another folder renamed into place)."""
+    try:
+        now = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(now.st_mode) and (now.st_dev, now.st_ino) == (before.st_dev, before.st_ino)
+
+
+def _discard(path: Path) -> None:
+    """Remove whatever now sits at `path` without following it, so the next run restores afresh."""
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def merge_report(result: RunResult, report: SyncReport) -> RunResult:
