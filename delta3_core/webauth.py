@@ -225,7 +225,7 @@ def auth_panel() -> Iterator[None]:
     _, middle, _ = st.columns([1, 2, 1])
     with middle:
         st.title("DELTA3", anchor=False)
-        st.caption("Your AI coding assistant: it writes and runs code in your own workspace, on the web and by SMS.")
+        st.caption("Your AI coding assistant: it writes and runs code for you, on the web and by SMS.")
         show_flash()
         yield
 
