@@ -133,6 +133,22 @@ def test_a_chosen_model_is_used(services, alice, fake_gemini):
     assert fake_gemini.generate_requests[0].model == "gemini-2.5-pro"
 
 
+@pytest.mark.parametrize(("overrides", "network"), [
+    ({}, False),
+    ({"sandbox_network": True}, True),
+    ({"unsafe_no_sandbox": True}, True),
+])
+def test_the_model_is_told_whether_code_runs_have_network_access(tmp_path, fake_gemini, overrides, network):
+    services = make_services(tmp_path, **overrides)
+    user = add_user(services, "nina", "key-nina")
+    fake_gemini.enqueue(gemini_text("ok"))
+    collect(chat(services, user, "can you pip install requests?"))
+    request = fake_gemini.generate_requests[0]
+    said = request.system_text + " ".join(str(d) for d in request.body["tools"])
+    assert ("no network" in said or "without network" in said) is not network
+    assert ("have network access" in said) is network
+
+
 def test_text_streams_in_pieces_and_the_final_event_has_the_whole_answer(services, alice, fake_gemini):
     fake_gemini.enqueue(gemini_text("Here is a longer answer that arrives in several streamed pieces."))
     events = list(chat(services, alice, "hi"))

@@ -19,9 +19,13 @@ persistent workspace: files you create stay there between messages and across th
 
 Tools: write_file(path, content), read_file(path), list_files(path="."), delete_file(path), \
 execute_python(code), execute_shell(command). Paths are relative to the workspace root. Code runs in a \
-sandbox in the workspace folder, without network access and with time and memory limits. Run code to check \
-it rather than guessing its output, read a file before changing it, and report real results. Earlier tool \
-calls appear in the conversation as "[tool call]" notes: they are records, not something to repeat."""
+sandbox in the workspace folder, with time and memory limits. Run code to check it rather than guessing its \
+output, read a file before changing it, and report real results. Earlier tool calls appear in the \
+conversation as "[tool call]" notes: they are records, not something to repeat."""
+_NETWORK = {
+    False: "Code runs without network access: nothing can be downloaded or installed.",
+    True: "You have network access in code runs: downloads and pip install work.",
+}
 
 _CHANNELS = {
     "web": "The user is on the web app, which renders Markdown: put code in fenced blocks.",
@@ -30,10 +34,16 @@ _CHANNELS = {
 }
 
 
-def system_instruction(channel: str, workspace_listing: str) -> str:
+def code_has_network(settings: Any) -> bool:
+    """True when code runs can reach the network: the sandbox allows it, or there is no sandbox to stop it."""
+    # The executor Lambda runs code without a network namespace of its own.
+    return bool(settings.sandbox_network or settings.unsafe_no_sandbox or settings.executor == "lambda")
+
+
+def system_instruction(channel: str, workspace_listing: str, network: bool = False) -> str:
     """The system instruction for one turn on `channel`, with the current workspace listing."""
     channel_note = _CHANNELS.get(channel, _CHANNELS["web"])
-    return f"{_BASE}\n\n{channel_note}\n\nThe workspace now:\n{workspace_listing}"
+    return f"{_BASE} {_NETWORK[network]}\n\n{channel_note}\n\nThe workspace now:\n{workspace_listing}"
 
 
 def history_contents(messages: Iterable[Message]) -> list[types.Content]:

@@ -15,7 +15,7 @@ from .. import history, keys, usage
 from ..errors import Delta3Error, ModelError
 from ..storage.base import Message
 from ..tools import ToolContext, ToolResult, declarations, run_tool
-from .context import history_contents, system_instruction, tool_record
+from .context import code_has_network, history_contents, system_instruction, tool_record
 from .events import ErrorEvent, Event, Final, TextDelta, ToolFinished, ToolStarted
 from .model import GeminiModel, Model, ModelReply, ToolCall
 
@@ -180,7 +180,8 @@ def _prepare(turn: Turn, attachments: list[str], model_factory: ModelFactory
         contents[-1].parts.extend(message.parts)
     else:
         contents.append(message)
-    system = system_instruction(turn.channel, ctx.workspace.describe(max_entries=LISTING_ENTRIES))
+    system = system_instruction(turn.channel, ctx.workspace.describe(max_entries=LISTING_ENTRIES),
+                                code_has_network(settings))
     return model, contents, system, ctx
 
 

@@ -7,7 +7,7 @@ from .runs import report
 
 
 def execute_python(ctx: ToolContext, code: str) -> ToolResult:
-    """Run Python 3 code in the workspace folder (a sandbox, no network) and return its output.
+    """Run Python 3 code in the workspace folder (a sandbox) and return its output.
 
     Files the code writes are saved in the workspace; write plots to image files (e.g. plt.savefig("plot.png")).
 

@@ -7,7 +7,7 @@ from .runs import report
 
 
 def execute_shell(ctx: ToolContext, command: str) -> ToolResult:
-    """Run a shell command (bash) in the workspace folder (a sandbox, no network) and return its output.
+    """Run a shell command (bash) in the workspace folder (a sandbox) and return its output.
 
     Args:
         command: The command line to run, e.g. "python -m pytest -q" or "ls -la".
