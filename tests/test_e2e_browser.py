@@ -139,8 +139,8 @@ def _journey(page, context, browser, url, data_dir, steps, expect):
     page.get_by_role("tab", name="Phone (SMS)").click()
     fill(page, "Phone number", "12")
     page.get_by_role("button", name="Link phone").click()
-    expect(page.get_by_text("phone number", exact=False).and_(page.get_by_role("alert"))).to_be_visible()
-    expect(page.get_by_role("tab", name="Phone (SMS)")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_test_id("stAlert").filter(has_text="phone number")).to_be_visible()  # the error...
+    expect(page.get_by_role("tab", name="Phone (SMS)")).to_have_attribute("aria-selected", "true")  # ...in place
 
     steps("chat")
     page.get_by_role("link", name="Chat").click()
@@ -170,10 +170,27 @@ def _journey(page, context, browser, url, data_dir, steps, expect):
     saved = next(data_dir.glob("users/*/workspace/calculator.py"))
     assert saved.read_text() == CALCULATOR + ADDED
 
+    steps("upload-after-an-error")
+    page.get_by_role("button", name="New").click()
+    fill(page, "Name", "../outside.py")
+    page.get_by_role("button", name="Create file").click()
+    expect(page.get_by_test_id("stAlert")).to_be_visible()
+    page.get_by_role("button", name="Upload").first.click()
+    popover = page.get_by_test_id("stPopoverBody")
+    popover.locator('input[type="file"]').set_input_files([
+        {"name": "a.txt", "mimeType": "text/plain", "buffer": b"alpha"},
+        {"name": "b.csv", "mimeType": "text/csv", "buffer": b"x,y\n1,2\n"}])
+    expect(page.get_by_test_id("stAlert")).to_have_count(0)  # the old error is gone, the popover still open
+    popover.get_by_test_id("stButton").get_by_role("button", name="Upload").click()
+    expect(page.get_by_text("Uploaded 2 files.")).to_be_visible()
+    assert (saved.parent / "b.csv").read_text() == "x,y\n1,2\n"
+
     steps("reload")
     page.reload()
     expect(page.get_by_role("link", name="Files")).to_be_visible()  # still logged in after a reload
     page.get_by_role("link", name="Files").click()
+    page.get_by_role("combobox", name="Open file").click()  # a fresh visit opens the newest file (b.csv)
+    page.get_by_role("option", name="calculator.py").click()
     expect(page.frame_locator('iframe[title="code_editor.code_editor"]').get_by_text("def multiply")).to_be_visible()
 
     steps("log-out")
