@@ -13,7 +13,8 @@ MAX_KEY_CHARS = 200
 _UNREADABLE = "Your saved Gemini key could not be read; please enter your key again."
 
 
-def _clean_key(key: str) -> str:
+def clean_key(key: str) -> str:
+    """The key trimmed; ValidationError (never quoting it) if it cannot be a Gemini API key."""
     # Messages here must never quote the key: they reach logs and screens.
     if not isinstance(key, str) or not key.strip():
         raise ValidationError("Enter a Gemini API key.")
@@ -27,7 +28,7 @@ def _clean_key(key: str) -> str:
 
 def set_gemini_key(backend: Backend, user_id: str, key: str) -> None:
     """Encrypt and save the user's Gemini key (replacing any earlier one)."""
-    key = _clean_key(key)
+    key = clean_key(key)
     if backend.records.get_user(user_id) is None:
         raise NotFoundError("That account does not exist.")
     backend.records.update_user(user_id, gemini_key_ct=backend.cipher.encrypt(user_id, key))

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 from . import accounts, history, keys
-from .errors import Delta3Error, ModelError, StorageError
+from .errors import Delta3Error, ModelError, StorageError, ValidationError
 from .sms_commands import USAGE, Command, mask_email
 from .sms_text import PAGE_TTL_S, first_page, next_page, save_pages, split_text
 
@@ -122,14 +122,16 @@ def _save_key(services, user, key: str) -> SmsReply:
         from . import agent
 
         agent.check_key(services.settings, key)
+    except ValidationError:
+        raise  # cannot be a key: the reply says so, and nothing was sent or saved
     except ModelError as error:
         if error.kind == "invalid_key":
             return SmsReply.text(f"Gemini did not accept that key, so it was not saved: {error}")
         note = " (Gemini could not be reached to check it.)"
-    except Exception as error:  # a malformed key can break the HTTP client; set_gemini_key says what is wrong
+    except Exception as error:  # an odd failure of the HTTP client: save the key unchecked, as when offline
         log.warning("could not check a Gemini key (%s)", type(error).__name__)
         note = " (Gemini could not be reached to check it.)"
-    keys.set_gemini_key(services.backend, user.user_id, key)  # ValidationError for a malformed key
+    keys.set_gemini_key(services.backend, user.user_id, key)
     return SmsReply.text(f"Gemini key {keys.mask_key(key)} saved.{note} You can chat now.")
 
 

@@ -293,3 +293,13 @@ def test_check_key_for_the_settings_page(settings, fake_gemini):
     check_key(settings, "AIza-good")
     with pytest.raises(ModelError, match="rejected that API key"):
         check_key(settings, "AIza-typo")
+
+
+@pytest.mark.parametrize("pasted", ["my secret password 123", "ключ-ключ-ключ-ключ", "A" * 300])
+def test_check_key_never_sends_something_that_cannot_be_a_key(settings, fake_gemini, pasted):
+    from delta3_core.agent import check_key
+    from delta3_core.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="Gemini API key"):
+        check_key(settings, pasted)
+    assert fake_gemini.requests == []

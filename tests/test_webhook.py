@@ -169,6 +169,7 @@ def test_malformed_key_is_refused_clearly(texter, backend, linked, fake_gemini, 
     reply = texter.reply(f"KEY {bad_key}")[0]
     assert "Gemini API key" in reply and "wrong" not in reply
     assert keys.get_gemini_key(backend, linked.user_id) is None
+    assert fake_gemini.requests == []  # refused before it was sent anywhere
 
 
 def test_key_from_unlinked_phone_is_refused(texter, fake_gemini):

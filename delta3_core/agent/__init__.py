@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import keys
 from ..errors import ModelError
 from . import model as _model
 from .events import ErrorEvent, Event, Final, TextDelta, ToolFinished, ToolStarted
@@ -55,7 +56,11 @@ def collect(events: Iterable[Event]) -> Reply:
 
 
 def check_key(settings: Any, key: str) -> None:
-    """Check a Gemini key with one cheap call; ModelError (a plain sentence) if it does not work."""
+    """Check a Gemini key with one cheap call; ModelError (a plain sentence) if it does not work.
+
+    ValidationError, before any call, for text that cannot be a key (a pasted password is never sent).
+    """
+    key = keys.clean_key(key)
     try:
         _model.check_key(key, timeout_s=min(settings.model_timeout_s, 20.0))
     except ModelError as exc:
