@@ -13,7 +13,7 @@ files = everything if st.session_state.get("show_hidden") else [f for f in every
 folders = ["."] + [f.path for f in files if f.is_dir]
 paths = [f.path for f in files if not f.is_dir]
 
-st.title("Files")
+st.title("Files", anchor=False)
 used, quota = ws.usage(), services.settings.quota_bytes
 st.progress(min(used / quota, 1.0), text=f"{webfiles.human_size(used)} of {webfiles.human_size(quota)} used")
 webauth.show_flash()
