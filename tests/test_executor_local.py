@@ -373,3 +373,15 @@ def test_removing_links_after_a_run_never_follows_a_folder_swapped_for_a_link(tm
             remove_specials(root, found.special_paths)
             assert not [path for path in found.special_paths if "host" in path]  # no host names either
     assert len(list(outside.iterdir())) == 1000
+
+
+def test_one_user_gets_at_most_two_runs_at_once_and_the_rest_wait_their_turn(local_executor, local_backend):
+    # many tabs of one user must not add up to many times the memory limit on this host
+    code = "import time\nopen('log', 'a').write('start\\n')\ntime.sleep(0.5)\nopen('log', 'a').write('end\\n')"
+    results = _run_parallel(local_executor, [("mallory", code)] * 4)
+    assert all(r.ok for r in results), results
+    running, most = 0, 0
+    for line in local_backend.files.read_bytes("mallory", "log").decode().split():
+        running += 1 if line == "start" else -1
+        most = max(most, running)
+    assert most == 2

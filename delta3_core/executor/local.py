@@ -25,8 +25,10 @@ from .sandbox import (
 )
 from .scan import changed_paths, remove_specials, scan
 from .seccomp import filter_fd
+from .slots import SLOTS
 from .zygote import POOL, Zygote, zygote_source
 
+SLOT_WAIT_MARGIN_S = 10  # a waiting run gives the ones ahead of it their wall time plus this
 UNSAFE_NOTE = " (Ran WITHOUT a sandbox: DELTA3_UNSAFE_NO_SANDBOX is on.)"
 
 
@@ -132,12 +134,13 @@ class LocalExecutor:
             raise SandboxUnavailableError(check.text)
         bwrap = None if check.unsafe else check.bwrap
         root = self.backend.files.local_root(user_id)
-        if root is None:
-            result = self._run_from_s3(user_id, kind, source, bwrap)
-        else:
-            root = Path(root)
-            root.mkdir(parents=True, exist_ok=True)
-            result = run_in_folder(root, kind, source, self.limits, bwrap=bwrap, warm_key=user_id)
+        with SLOTS.hold(user_id, self.limits.memory_mb, wait_s=self.limits.wall_s + SLOT_WAIT_MARGIN_S):
+            if root is None:
+                result = self._run_from_s3(user_id, kind, source, bwrap)
+            else:
+                root = Path(root)
+                root.mkdir(parents=True, exist_ok=True)
+                result = run_in_folder(root, kind, source, self.limits, bwrap=bwrap, warm_key=user_id)
         if check.unsafe:
             result.message += UNSAFE_NOTE
         return result
