@@ -6,6 +6,7 @@ import pytest
 
 from delta3_core import history, usage
 from delta3_core.agent import Final, TextDelta, ToolStarted, chat, collect
+from delta3_core.storage.base import Message
 from delta3_core.workspace import Workspace
 from tests.agent_helpers import add_user, errors, finished, kinds, make_services
 from tests.fixtures.gemini import FakeReply, gemini_call, gemini_calls, gemini_text
@@ -109,6 +110,19 @@ def test_only_the_newest_20_history_messages_are_sent(services, alice, fake_gemi
     assert contents[0] == {"role": "user", "parts": [{"text": "message 20"}]}
     assert contents[-2] == {"role": "model", "parts": [{"text": "answer 29"}]}
     assert contents[-1] == {"role": "user", "parts": [{"text": "message 30"}]}
+
+
+def test_a_context_window_that_starts_mid_turn_still_starts_with_the_user(services, alice, fake_gemini):
+    # Gemini refuses a conversation whose first turn is the model's: cutting the newest 20 messages out of
+    # a tool-heavy history often starts at a tool record or an answer.
+    history.append(services.backend, alice, [Message("user", "make files", "web")] + [
+        Message("tool", "ok", "web", meta={"tool": "write_file", "args": {"path": f"f{i}.txt"}, "ok": True})
+        for i in range(20)] + [Message("assistant", "Made 20 files.", "web")])
+    fake_gemini.enqueue(gemini_text("Yes."))
+    assert collect(chat(services, alice, "did it work?")).text == "Yes."
+    contents = fake_gemini.generate_requests[-1].contents
+    assert contents[0]["role"] == "user" and contents[-1] == {"role": "user", "parts": [{"text": "did it work?"}]}
+    assert "[tool call] write_file(path=\"f19.txt\")" in str(contents)
 
 
 def test_each_user_is_served_with_their_own_key_and_history(services, fake_gemini):

@@ -13,6 +13,7 @@ from ..tools import TOOLS
 
 RECORD_ARG_CHARS = 200  # per argument, in the compact tool records kept in history
 RECORD_RESULT_CHARS = 500
+EARLIER_NOTE = "(Earlier messages of this conversation are not shown.)"
 
 _BASE = """You are DELTA3, a coding assistant. You write, run and fix code for the user in their own \
 persistent workspace: files you create stay there between messages and across the web and SMS channels.
@@ -64,6 +65,8 @@ def history_contents(messages: Iterable[Message]) -> list[types.Content]:
             contents[-1].parts.append(types.Part(text=text))
         else:
             contents.append(types.Content(role=role, parts=[types.Part(text=text)]))
+    if contents and contents[0].role == "model":  # the window began mid-turn; Gemini wants the user first
+        contents.insert(0, types.Content(role="user", parts=[types.Part(text=EARLIER_NOTE)]))
     return contents
 
 
