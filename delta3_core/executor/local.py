@@ -23,7 +23,7 @@ from .sandbox import (
     sandbox_env,
     with_limits,
 )
-from .scan import changed_paths, remove_specials, scan
+from .scan import DEEP_NOTE, changed_paths, remove_specials, scan
 from .seccomp import filter_fd
 from .slots import SLOTS
 from .zygote import POOL, Zygote, zygote_source
@@ -47,7 +47,8 @@ def run_in_folder(root: Path, kind: str, source: str, limits: Limits, *, bwrap: 
     result = to_result(outcome, limits)
     after = scan(root)
     remove_specials(root, after.special_paths)
-    result.skipped = [f"{note}: removed, links and special files are not kept" for note in after.skipped]
+    result.skipped = [note if note.endswith(f"({DEEP_NOTE})") else
+                      f"{note}: removed, links and special files are not kept" for note in after.skipped]
     result.files_changed = changed_paths(before, after.files)
     return result
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_DEPTH = 64  # folders deeper than this are not entered (each is opened component by component)
+DEEP_NOTE = f"folder nested over {MAX_DEPTH} levels deep, not looked into"
 SPECIAL_KINDS = ((stat.S_ISLNK, "symlink"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
                  (stat.S_ISCHR, "device"), (stat.S_ISBLK, "device"))
 
@@ -82,7 +83,7 @@ def scan(root: Path) -> Scan:
             mode = info.st_mode
             if stat.S_ISDIR(mode):
                 if rel.count("/") + 1 >= MAX_DEPTH:
-                    skipped.append(f"{rel} (folder nested too deeply)")
+                    skipped.append(f"{rel} ({DEEP_NOTE})")
             elif stat.S_ISREG(mode):
                 files[rel] = Stat(info.st_size, info.st_mtime_ns)
             else:

@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..errors import ExecutorError
 from ..storage.codec import check_user_id
 from .base import RunResult
+from .scan import DEEP_NOTE
 from .sync import S3Sync, SyncReport, load_manifest, save_manifest
 
 
@@ -115,8 +116,9 @@ def _discard(path: Path) -> None:
 def merge_report(result: RunResult, report: SyncReport) -> RunResult:
     """Fill a RunResult's file fields from a push, and add plain sentences for conflicts and failures."""
     result.files_changed = report.changed
-    result.skipped = sorted(set(result.skipped) | {f"{note}: not saved, links and special files are not kept"
-                                                   for note in report.skipped})
+    result.skipped = sorted(set(result.skipped) | {
+        f"{note}: not saved" + ("" if note.endswith(f"({DEEP_NOTE})") else ", links and special files are not kept")
+        for note in report.skipped})
     result.sync_failed = report.failed
     if report.conflicts:
         result.message += (f" Another run changed {len(report.conflicts)} of the same files at the same time; "
