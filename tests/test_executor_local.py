@@ -387,3 +387,20 @@ def test_one_user_gets_at_most_two_runs_at_once_and_the_rest_wait_their_turn(loc
         running += 1 if line == "start" else -1
         most = max(most, running)
     assert most == 2
+
+
+def test_code_run_without_bwrap_cannot_reach_into_a_waiting_sandbox(sandbox_settings, local_backend,
+                                                                    local_executor):
+    # unsafe mode (and the Lambda handler run on a host) runs code outside any namespace; if it shared the
+    # sandboxes' uid it would own their user namespaces and could read /proc/<pid>/root/workspace
+    local_backend.files.write_bytes("bob", "bob-secret.txt", b"bob's data")
+    local_executor.run("bob", "python", "print(1)")  # leaves a sandbox waiting for bob's next run
+    code = ("import os\nfor pid in filter(str.isdigit, os.listdir('/proc')):\n    try:\n"
+            "        print(open(f'/proc/{pid}/root/workspace/bob-secret.txt').read())\n"
+            "    except OSError:\n        pass")
+    bobs_folder = str(local_backend.files.local_root("bob"))
+    while not _host_processes_with(bobs_folder):
+        pass  # the waiting sandbox is started in the background
+    result = LocalExecutor(replace(sandbox_settings, unsafe_no_sandbox=True), local_backend).run(
+        "mallory", "python", code)
+    assert result.ok and "bob's data" not in result.stdout

@@ -250,7 +250,7 @@ def test_a_run_that_swaps_its_workspace_for_a_link_saves_nothing_and_loses_nothi
                                                                                     monkeypatch):
     # In Lambda the code runs as the handler's own uid, so it may rename its folder and point a link at
     # what only the handler process can read (its /proc/self/environ). Simulated: the code runs as us.
-    monkeypatch.setattr("delta3_core.executor.remote.host_uid", lambda: None)
+    monkeypatch.setattr("delta3_core.executor.remote.host_uid", lambda sandboxed=True: None)
     run("alice", "python", "open('keep.txt', 'w').write('mine')")
     host = tmp_path / "host"
     host.mkdir()
@@ -265,6 +265,6 @@ def test_a_run_that_swaps_its_workspace_for_a_link_saves_nothing_and_loses_nothi
 
 
 def test_a_run_that_plants_links_in_the_warm_cache_does_not_break_the_next_run(run, monkeypatch):
-    monkeypatch.setattr("delta3_core.executor.remote.host_uid", lambda: None)  # as in Lambda: same uid
+    monkeypatch.setattr("delta3_core.executor.remote.host_uid", lambda sandboxed=True: None)  # as in Lambda: same uid
     run("alice", "python", "import os\nos.system('rm -rf ../scratch')\nos.symlink('/', '../scratch')")
     assert result_of(run("alice", "python", "print('next run fine')"))["stdout"] == "next run fine\n"

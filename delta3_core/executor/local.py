@@ -55,7 +55,7 @@ def run_in_folder(root: Path, kind: str, source: str, limits: Limits, *, bwrap: 
 
 def _unsandboxed(root: Path, kind: str, source: str, limits: Limits) -> Outcome:
     """Unsafe mode: rlimits only, but never as root (root ignores RLIMIT_NPROC and can read everything)."""
-    uid = host_uid()
+    uid = host_uid(sandboxed=False)
     if uid is not None:
         hand_over(root, uid)
     return supervise(command_for(kind, source), env=sandbox_env() | {"HOME": str(root), "TMPDIR": "/tmp"},

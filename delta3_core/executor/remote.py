@@ -117,7 +117,7 @@ def run_plain(folder: Path, kind: str, source: str, limits: Limits, root: Path, 
            "MPLBACKEND": "Agg", "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin:/bin", MARKER: marker}
     if os.environ.get("LAMBDA_TASK_ROOT"):  # the libraries packaged with the function (numpy, ...)
         env["PYTHONPATH"] = os.environ["LAMBDA_TASK_ROOT"]
-    uid = host_uid()  # only when run as root (tests): drop to an unprivileged uid so NPROC applies
+    uid = host_uid(sandboxed=False)  # only when run as root (tests): unprivileged, so NPROC applies
     if uid is not None:
         hand_over(folder, uid)
         hand_over(run_tmp, uid)

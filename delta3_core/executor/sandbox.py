@@ -23,6 +23,7 @@ SANDBOX_UID = 65534  # "nobody" inside the sandbox's own user namespace
 # When the app runs as root, the sandbox runs as this otherwise unused host uid instead: the kernel never
 # enforces RLIMIT_NPROC for host root, so without it a fork bomb would only be stopped by the clock.
 HOST_UID = 911911
+UNSANDBOXED_UID = 911912  # unsafe mode, and the Lambda handler when called on a host as root (tests)
 PRLIMIT = "/usr/bin/prlimit"
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 # Read-only files from the host /etc that programs need; nothing secret (no shadow, no app config).
@@ -72,9 +73,15 @@ def with_limits(command: list[str], limits: Limits) -> list[str]:
     return ["/bin/bash", "-c", f'{sets} && exec "$@"', "limit", *command]
 
 
-def host_uid() -> int | None:
-    """The uid to drop to before starting bwrap: HOST_UID when we are root, else None (keep ours)."""
-    return HOST_UID if os.geteuid() == 0 else None
+def host_uid(sandboxed: bool = True) -> int | None:
+    """The uid to drop to before starting code when we are root, else None (keep ours).
+
+    Code run without bwrap gets another uid than the sandboxes: as their uid it would own their user
+    namespaces, and could read a waiting sandbox's workspace through /proc/<pid>/root.
+    """
+    if os.geteuid() != 0:
+        return None
+    return HOST_UID if sandboxed else UNSANDBOXED_UID
 
 
 ACL_XATTR = "system.posix_acl_access"
