@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from dataclasses import replace
 
@@ -399,8 +400,10 @@ def test_code_run_without_bwrap_cannot_reach_into_a_waiting_sandbox(sandbox_sett
             "        print(open(f'/proc/{pid}/root/workspace/bob-secret.txt').read())\n"
             "    except OSError:\n        pass")
     bobs_folder = str(local_backend.files.local_root("bob"))
-    while not _host_processes_with(bobs_folder):
-        pass  # the waiting sandbox is started in the background
+    for _ in range(1000):  # the waiting sandbox is started in the background
+        if _host_processes_with(bobs_folder):
+            break
+        time.sleep(0.01)
     result = LocalExecutor(replace(sandbox_settings, unsafe_no_sandbox=True), local_backend).run(
         "mallory", "python", code)
     assert result.ok and "bob's data" not in result.stdout
