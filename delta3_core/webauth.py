@@ -245,17 +245,18 @@ def _queue_cookie(value: str | None) -> None:
 def render_cookie_ops() -> None:
     """Write queued cookie changes in the browser (Streamlit cannot set response headers)."""
     ops = st.session_state.pop(_COOKIE_OPS, [])
-    if not ops:
-        return
-    value = ops[-1]
-    max_age = COOKIE_MAX_AGE_S if value else 0
-    cookie = f"{COOKIE_NAME}={value or ''}; Max-Age={max_age}; Path=/; SameSite=Strict"
-    # The nonce makes each write a new element, so the browser runs it even if the text repeats; the style
-    # (sent apart: style-only HTML takes no room) folds the script's empty box so the page does not shift.
+    # The same two elements on every run, cookie change or not: if they came and went, every element of
+    # the page below would move, and while the next answer streams the browser shows the page twice.
     st.html("<style>div[data-testid='stElementContainer']:has(span.delta3-cookie){display:none}</style>")
-    st.html(f"<span class='delta3-cookie' hidden></span><script>/* {secrets.token_hex(4)} */ document.cookie = "
-            f"{json.dumps(cookie)} + (location.protocol === 'https:' ? '; Secure' : '');</script>",
-            unsafe_allow_javascript=True)
+    script = ""
+    if ops:
+        value = ops[-1]
+        max_age = COOKIE_MAX_AGE_S if value else 0
+        cookie = f"{COOKIE_NAME}={value or ''}; Max-Age={max_age}; Path=/; SameSite=Strict"
+        # The nonce makes each write a new element, so the browser runs it even if the text repeats.
+        script = (f"<script>/* {secrets.token_hex(4)} */ document.cookie = {json.dumps(cookie)} + "
+                  "(location.protocol === 'https:' ? '; Secure' : '');</script>")
+    st.html(f"<span class='delta3-cookie' hidden></span>{script}", unsafe_allow_javascript=True)
 
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#|~$])")

@@ -35,9 +35,10 @@ if not has_key:
     st.page_link("pages/settings.py", label="Add my Gemini key", icon=":material/arrow_forward:")
 
 starter = st.session_state.pop("starter", None)
+intro = st.container()  # always there, so the history below keeps its place when the starters go
 if has_key and not messages and not starter:
-    st.markdown("**What shall we build?** Pick a starter, type below, or attach files with **+**.")
-    starters = st.columns(len(chatview.STARTERS))
+    intro.markdown("**What shall we build?** Pick a starter, type below, or attach files with **+**.")
+    starters = intro.columns(len(chatview.STARTERS))
     for column, idea in zip(starters, chatview.STARTERS, strict=True):
         column.button(idea, width="stretch", on_click=st.session_state.update, kwargs={"starter": idea})
 chatview.render_history(workspace, messages)

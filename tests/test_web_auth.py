@@ -170,3 +170,17 @@ def test_a_configuration_mistake_is_one_clear_sentence(web_app, monkeypatch):
 
 def test_plain_shows_file_names_as_written():
     assert webauth.plain("__init__.py and a*b [x]") == "\\_\\_init\\_\\_.py and a\\*b \\[x\\]"
+
+
+def _first_page_element(at) -> int:
+    """Where the page itself starts in the main area (after the router's cookie elements)."""
+    return next(i for i, child in sorted(at.main.children.items()) if child.type != "html")
+
+
+def test_the_page_keeps_its_place_whether_or_not_a_cookie_is_written(web_app, web_user):
+    # If it moved, the browser would show the whole page twice while the next answer streams.
+    at = log_in(web_app(), web_user.email, web_user.password)
+    assert cookie_writes(at)
+    with_cookie = _first_page_element(at)
+    at.run()
+    assert not cookie_writes(at) and _first_page_element(at) == with_cookie
