@@ -11,6 +11,7 @@ import pytest
 from delta3_core.errors import ValidationError
 from delta3_core.storage.base import Message
 from delta3_core.storage.local import DB_FILE_NAME, SqliteRecordStore
+from delta3_core.storage.localfiles import MAX_LIST_DEPTH, LocalFileStore
 
 
 @pytest.fixture
@@ -103,3 +104,19 @@ def test_two_processes_worth_of_stores_share_one_database(tmp_path):
     got = stores[0].recent_messages("u1", 100)
     assert len(got) == 50 and [m.seq for m in got] == list(range(1, 51))
     assert stores[1].incr_counter("hits", 3600, 0) == 50
+
+
+def test_the_database_files_are_readable_by_their_owner_only(tmp_path):
+    store = SqliteRecordStore(tmp_path / "delta3.sqlite3")
+    store.put_value("k", "v", 60)  # a write, so the WAL and shared-memory files exist
+    for name in ("delta3.sqlite3", "delta3.sqlite3-wal", "delta3.sqlite3-shm"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
+    store.close()
+
+
+def test_listing_stops_at_folders_nested_without_end(tmp_path):
+    files = LocalFileStore(tmp_path)
+    deep = "/".join(["d"] * 100)
+    (files.local_root("u1") / deep).mkdir(parents=True)
+    listed = files.list_files("u1")
+    assert max(info.path.count("/") for info in listed) + 1 == MAX_LIST_DEPTH

@@ -17,6 +17,8 @@ from .base import FileInfo
 from .codec import check_user_id, split_path, storage_errors
 
 TMP_PREFIX = ".delta3-tmp-"  # in-flight atomic writes; never listed
+# A run can leave folders nested without end; listing holds one descriptor per level, so stop early.
+MAX_LIST_DEPTH = 64
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -102,6 +104,8 @@ class LocalFileStore:
                 found.append(FileInfo(path, st.st_size, st.st_mtime))
             elif stat.S_ISDIR(st.st_mode):
                 found.append(FileInfo(path, 0, st.st_mtime, is_dir=True))
+                if path.count("/") + 1 >= MAX_LIST_DEPTH:
+                    continue
                 try:
                     child = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
                 except OSError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -55,8 +56,12 @@ class SqliteRecordStore:
         self._all_lock = threading.Lock()
         try:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only before SQLite opens it (its -wal and -shm files copy these modes): code runs
+            # as another uid that may pass through the data dir.
+            os.close(os.open(self.db_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+            os.chmod(self.db_path, 0o600)
             self._migrate()
-        except sqlite3.Error as exc:
+        except (OSError, sqlite3.Error) as exc:
             raise StorageError(f"The local database at {self.db_path} could not be opened.") from exc
 
     # -- connections and transactions -------------------------------------------------
