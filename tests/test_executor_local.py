@@ -18,6 +18,7 @@ import pytest
 from delta3_core.errors import SandboxUnavailableError, ValidationError
 from delta3_core.executor import make_executor, sandbox_status
 from delta3_core.executor.local import LocalExecutor
+from tests.fixtures.executor import processes_with
 
 pytestmark = pytest.mark.sandbox
 
@@ -141,7 +142,7 @@ def test_background_process_does_not_outlive_its_run(local_executor):
     token = str(900000 + uuid.uuid4().int % 99999)
     first = local_executor.run("mallory", "shell", f"setsid sleep {token} > /dev/null 2>&1 & echo started")
     assert first.stdout == "started\n"
-    assert not _host_processes_with(token)
+    assert not processes_with(token)
     later = local_executor.run("alice", "shell", "ps -e -o args 2>/dev/null || ls /proc")
     assert token not in later.stdout
 
@@ -246,17 +247,6 @@ def _run_parallel(executor, jobs):
         thread.join()
     return results
 
-
-def _host_processes_with(token: str) -> list[int]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                if token.encode() in handle.read():
-                    found.append(int(pid))
-        except OSError:
-            continue
-    return found
 
 
 def test_a_data_folder_the_sandbox_user_cannot_reach_is_explained(tmp_path, monkeypatch):
@@ -401,7 +391,7 @@ def test_code_run_without_bwrap_cannot_reach_into_a_waiting_sandbox(sandbox_sett
             "    except OSError:\n        pass")
     bobs_folder = str(local_backend.files.local_root("bob"))
     for _ in range(1000):  # the waiting sandbox is started in the background
-        if _host_processes_with(bobs_folder):
+        if processes_with(bobs_folder):
             break
         time.sleep(0.01)
     result = LocalExecutor(replace(sandbox_settings, unsafe_no_sandbox=True), local_backend).run(

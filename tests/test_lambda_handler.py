@@ -15,7 +15,7 @@ import pytest
 from delta3_core.executor.remote import MAX_RESULT_BYTES, fit_result
 from delta3_core.executor.scope import CredentialMinter
 from executor_lambda.handler import handler
-from tests.fixtures.executor import TEST_LIMITS
+from tests.fixtures.executor import TEST_LIMITS, processes_with
 
 LIMITS = {"wall_s": TEST_LIMITS["run_wall_s"], "cpu_s": 2, "memory_mb": TEST_LIMITS["run_memory_mb"],
           "processes": TEST_LIMITS["run_processes"], "file_mb": TEST_LIMITS["run_file_mb"],
@@ -141,7 +141,7 @@ def test_tmp_residue_and_stray_processes_never_reach_the_next_run(run, lambda_tm
     code = (f"echo bait > \"$TMPDIR/residue\"; echo bait > {lambda_tmp}/residue2; "
             f"setsid sleep {token} > /dev/null 2>&1 & echo started")
     assert result_of(run("mallory", "shell", code))["stdout"] == "started\n"
-    assert not _processes_with(token)
+    assert not processes_with(token)
     assert sorted(os.listdir(lambda_tmp)) == ["delta3-cache"]
     later = result_of(run("mallory", "shell", f"ls -A \"$TMPDIR\" {lambda_tmp}"))
     assert "residue" not in later["stdout"]
@@ -186,17 +186,6 @@ def test_files_written_before_a_failure_are_saved(run, s3):
     assert stored(s3, "alice") == {"partial.txt": b"saved"}
 
 
-def _processes_with(token: str) -> list[int]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                if token.encode() in handle.read():
-                    found.append(int(pid))
-        except OSError:
-            continue
-    return found
-
 
 def test_no_process_of_the_run_is_alive_while_its_files_are_pushed(run, monkeypatch):
     # a leftover process could swap a file for a symlink to the handler's own files mid-push
@@ -207,7 +196,7 @@ def test_no_process_of_the_run_is_alive_while_its_files_are_pushed(run, monkeypa
     original = S3Sync.push
 
     def push(self, *args, **kwargs):
-        alive_at_push.append(_processes_with(token))
+        alive_at_push.append(processes_with(token))
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(S3Sync, "push", push)
@@ -223,10 +212,10 @@ def test_a_process_that_keeps_changing_its_pid_does_not_survive_the_run(run):
     try:
         assert result_of(run("mallory", "python", hopper))["stdout"] == "started\n"
         time.sleep(0.2)
-        survivors = _processes_with(token)
+        survivors = processes_with(token)
     finally:
         for _ in range(500):  # never leave a hopper running on the test machine
-            for pid in _processes_with(token):
+            for pid in processes_with(token):
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
     assert survivors == []
