@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -99,27 +98,12 @@ def bench_local(args: argparse.Namespace) -> None:
               f"(ratio turn/bare {p50 / bare50:.1f}x)")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def bench_aws(args: argparse.Namespace) -> None:
-    import logging
-
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request otherwise
+    from bench.moto_server import start_moto_server
 
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                        ("AWS_REGION", "eu-west-1"), ("AWS_DEFAULT_REGION", "eu-west-1"),
-                        ("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")):
-        os.environ[name] = value
+    server = start_moto_server("eu-west-1")
     calls: collections.Counter[str] = collections.Counter()
 
     def count(event_name: str, **_kwargs) -> None:

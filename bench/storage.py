@@ -8,8 +8,6 @@ AWS_ENDPOINT_URL, as the deployed app reaches AWS. Figures are printed, never as
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -98,17 +96,10 @@ def local_backend(workdir: Path):
 
 
 def moto_server_backend(workdir: Path):
-    from moto.server import ThreadedMotoServer
-
+    from bench.moto_server import start_moto_server
     from delta3_core.bootstrap import bootstrap_aws
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1",
-                      AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}")
+    start_moto_server()
     res = bootstrap_aws(name="delta3-bench", bucket="delta3-bench-ws")
     return open_backend(load_settings(environ={}, data_dir=workdir / "aws", secret_key=SECRET, backend="aws",
                                       table=res.table, bucket=res.bucket, kms_key_id=res.kms_key_id))
