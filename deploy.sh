@@ -113,6 +113,9 @@ Streamlit app settings (.streamlit/secrets.toml, or Streamlit Community Cloud > 
     DELTA3_EXECUTOR_ROLE_ARN = "$(output ExecutorRoleArn)"
     DELTA3_PUBLIC_URL = "${webhook_url%/twilio/webhook}"
     DELTA3_SECRET_KEY = "<the same DELTA3_SECRET_KEY you deployed with>"
+    TWILIO_ACCOUNT_SID = "$TWILIO_ACCOUNT_SID"
+    TWILIO_AUTH_TOKEN = "<the same TWILIO_AUTH_TOKEN you deployed with>"
+    TWILIO_PHONE_NUMBER = "$TWILIO_PHONE_NUMBER"
     AWS_DEFAULT_REGION = "$(output Region)"
 EOF
 if [ -n "$app_user" ] && [ "$app_user" != "None" ]; then

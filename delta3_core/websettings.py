@@ -61,13 +61,6 @@ def confirm_phone(svc) -> None:
         st.session_state.pop("phone", None)  # the field is for linking another number now
 
 
-def link_phone_directly(svc) -> None:
-    """Link without a code: only when this server cannot send SMS (so the link cannot be abused by SMS)."""
-    if act(lambda: accounts.link_phone(svc.backend, _user_id(), st.session_state.get("phone", "")),
-           lambda phone: f"{phone} is linked."):
-        st.session_state.pop("phone", None)
-
-
 def unlink_phone(svc) -> None:
     """Remove the phone link."""
     def unlink() -> None:

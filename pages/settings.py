@@ -46,18 +46,19 @@ with phone_tab:
     if user.phone:
         st.success(f"Linked: {user.phone}. Text the DELTA3 number to chat by SMS.", icon=":material/sms:")
         st.button("Unlink this number", on_click=websettings.unlink_phone, args=(services,))
-    st.text_input("Link another number" if user.phone else "Phone number", key="phone",
-                  placeholder="+1 415 555 0100", help="International format, with +.")
     if services.settings.twilio_configured:
+        st.text_input("Link another number" if user.phone else "Phone number", key="phone",
+                      placeholder="+1 415 555 0100", help="International format, with +.")
         st.button("Send me a code", on_click=websettings.send_phone_code, args=(services,))
         if pending := phone_verify.pending_phone(services, user.user_id):
             with st.form("code", clear_on_submit=True):
                 st.text_input(f"Code sent to {pending}", key="phone_code", max_chars=6)
                 st.form_submit_button("Link phone", type="primary", on_click=websettings.confirm_phone,
                                       args=(services,))
-    else:
-        st.caption("SMS is not configured on this server, so no code is sent.")
-        st.button("Link phone", on_click=websettings.link_phone_directly, args=(services,))
+    elif not user.phone:
+        # Linking must prove the phone is yours: without a code to send, only the phone itself can link.
+        st.info("To chat by SMS, text `LINK <your email> <your password>` from your phone to the DELTA3 "
+                "number.", icon=":material/sms:")
 
 with account_tab:
     st.markdown(f"Logged in as `{user.email}`.")  # a code span: an email in plain text becomes a link

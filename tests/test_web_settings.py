@@ -68,12 +68,15 @@ def test_model_choice(settings_page, web_user, web_services):
     assert web_services.backend.records.get_user(web_user.user_id).model is None
 
 
-def test_phone_links_directly_when_sms_is_not_configured(settings_page, web_user, web_services):
+def test_without_sms_a_phone_is_linked_only_from_the_phone(settings_page, web_user, web_services):
+    # No code can be sent, so the web page must not link a number nobody proved is theirs.
     at = settings_page()
-    at.text_input(key="phone").input("+1 (415) 555-0100")
-    click(at, "Link phone")
-    assert web_services.backend.records.get_user(web_user.user_id).phone == "+14155550100"
-    assert at.text_input(key="phone").label == "Link another number" and not at.text_input(key="phone").value
+    assert all(t.key != "phone" for t in at.text_input)
+    assert not any(b.label in ("Link phone", "Send me a code") for b in at.button)
+    assert any("LINK <your email> <your password>" in i.value for i in at.info)
+    accounts.link_phone(web_services.backend, web_user.user_id, "+14155550100")  # as the SMS LINK command does
+    at = settings_page()
+    assert any("+14155550100" in s.value for s in at.success)
     at = click(at, "Unlink this number")
     assert web_services.backend.records.get_user(web_user.user_id).phone is None
 
