@@ -23,8 +23,21 @@ LIMIT_NAMES = {
 }
 
 
+class PlainDict:
+    """to_dict/from_dict for the Lambda event and result; unknown keys are ignored so versions can differ."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of the fields."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        """Inverse of to_dict."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
 @dataclass(frozen=True)
-class Limits:
+class Limits(PlainDict):
     """Caps applied to one run; built from Settings so both executors enforce the same numbers."""
 
     wall_s: float = 30.0
@@ -51,19 +64,9 @@ class Limits:
             network=bool(settings.sandbox_network),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (for the Lambda event)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Limits:
-        """Inverse of to_dict; unknown keys are ignored so old callers keep working."""
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        return cls(**known)
-
 
 @dataclass
-class RunResult:
+class RunResult(PlainDict):
     """What a run did: its output, exit status, which limit stopped it, and what happened to files."""
 
     stdout: str = ""
@@ -82,16 +85,6 @@ class RunResult:
     def ok(self) -> bool:
         """True when the code ran to completion with exit code 0 and nothing failed to sync."""
         return self.exit_code == 0 and self.limit_hit is None and not self.sync_failed
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (the Lambda result body)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunResult:
-        """Inverse of to_dict; unknown keys are ignored."""
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        return cls(**known)
 
     def summary(self, max_chars: int = 8000) -> str:
         """A compact text report for the model, at most `max_chars` long."""
