@@ -2,10 +2,12 @@
 
 import streamlit as st
 
-from delta3_core import agent, chatview, history, keys, usage, webauth
+from delta3_core import agent, history, keys, usage
 from delta3_core.errors import Delta3Error
 from delta3_core.executor import sandbox_status
-from delta3_core.webauth import plain
+from delta3_core.web import auth as webauth
+from delta3_core.web import chat as chatview
+from delta3_core.web.auth import plain
 from delta3_core.workspace import Workspace
 
 services = webauth.services()

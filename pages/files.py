@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from delta3_core import webauth, webfiles
+from delta3_core.web import auth as webauth
+from delta3_core.web import files as webfiles
 from delta3_core.workspace import Workspace
 
 services = webauth.services()

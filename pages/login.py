@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from delta3_core import webauth
+from delta3_core.web import auth as webauth
 
 services = webauth.services()
 

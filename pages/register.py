@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from delta3_core import accounts, webauth
+from delta3_core import accounts
+from delta3_core.web import auth as webauth
 
 services = webauth.services()
 

@@ -2,9 +2,12 @@
 
 import streamlit as st
 
-from delta3_core import keys, phone_verify, webauth, websettings
+from delta3_core import keys
+from delta3_core.accounts import phone_verify
 from delta3_core.errors import Delta3Error
 from delta3_core.executor import sandbox_status
+from delta3_core.web import auth as webauth
+from delta3_core.web import settings as websettings
 
 services = webauth.services()
 user = webauth.refresh_user(services)

@@ -7,7 +7,7 @@ from flask import Flask
 from delta3_core.config import Settings, load_settings
 from delta3_core.errors import ConfigError
 from delta3_core.services import Services, build_services
-from delta3_core.sms import SmsChannel
+from delta3_core.sms.channel import SmsChannel
 
 REQUIRED = (("public_url", "DELTA3_PUBLIC_URL"), ("twilio_auth_token", "TWILIO_AUTH_TOKEN"),
             ("twilio_account_sid", "TWILIO_ACCOUNT_SID"))

@@ -12,7 +12,7 @@ import io
 import sys
 from urllib.parse import quote
 
-from delta3_core.sms_lambda import JOB_KEY, make_defer, run_job
+from delta3_core.sms.lambda_jobs import JOB_KEY, make_defer, run_job
 
 _TEXT_TYPES = ("text/", "application/xml", "application/json")
 _app = None

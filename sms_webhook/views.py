@@ -8,8 +8,8 @@ from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 
 from delta3_core.errors import AuthError, NotFoundError, ValidationError
-from delta3_core.media_links import read_media
-from delta3_core.sms import to_twiml
+from delta3_core.sms.channel import to_twiml
+from delta3_core.sms.media_links import read_media
 
 log = logging.getLogger("delta3.sms")
 bp = Blueprint("sms", __name__)

@@ -18,7 +18,7 @@ from delta3_core.config import load_settings
 from delta3_core.executor import make_executor
 from delta3_core.executor.lambda_client import InProcessInvoker
 from delta3_core.services import build_services
-from delta3_core.sms_lambda import JOB_KEY, make_defer, run_job
+from delta3_core.sms.lambda_jobs import JOB_KEY, make_defer, run_job
 from delta3_core.workspace import Workspace
 from sms_webhook import create_app
 from sms_webhook.aws_lambda import call_wsgi

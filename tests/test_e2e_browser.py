@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from delta3_core import webauth
+from delta3_core.web import auth as webauth
 from tests.fixtures.gemini import FakeGemini, gemini_call, gemini_calls, gemini_text
 from tests.fixtures.web import CHROMIUM, launch_chromium
 

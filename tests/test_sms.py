@@ -7,10 +7,10 @@ import threading
 import pytest
 
 from delta3_core.errors import AuthError
-from delta3_core.media_links import read_token, sign_token
-from delta3_core.sms_commands import parse_command, redact
-from delta3_core.sms_dispatch import PendingReply, PhoneQueues
-from delta3_core.sms_text import SMS_MAX_CHARS, first_page, next_page, save_pages, split_text
+from delta3_core.sms.commands import parse_command, redact
+from delta3_core.sms.media_links import read_token, sign_token
+from delta3_core.sms.paging import SMS_MAX_CHARS, first_page, next_page, save_pages, split_text
+from delta3_core.sms.queues import PendingReply, PhoneQueues
 
 
 @pytest.mark.parametrize("body, name, args", [
@@ -179,7 +179,7 @@ def test_aws_media_link_is_an_s3_presigned_url_that_expires(settings, mock_aws_a
     from dataclasses import replace
     from types import SimpleNamespace
 
-    from delta3_core.media_links import urls_for
+    from delta3_core.sms.media_links import urls_for
 
     services = SimpleNamespace(settings=replace(settings, backend="aws", bucket="delta3-media-test"))
     [url] = urls_for(services, "user1", ["plots/chart.png"])
@@ -194,7 +194,7 @@ def test_media_links_skip_paths_outside_the_workspace(settings):
     from dataclasses import replace
     from types import SimpleNamespace
 
-    from delta3_core.media_links import read_token, urls_for
+    from delta3_core.sms.media_links import read_token, urls_for
 
     services = SimpleNamespace(settings=replace(settings, public_url="https://x.test"))
     urls = urls_for(services, "user1", ["../../etc/passwd.png", "ok.png"])
@@ -203,7 +203,7 @@ def test_media_links_skip_paths_outside_the_workspace(settings):
 
 
 def test_twilio_client_sends_in_order_with_media_on_the_first(sms_settings, fake_twilio):
-    from delta3_core.twilio_send import make_client, send_messages
+    from delta3_core.sms.sender import make_client, send_messages
     from tests.fixtures.twilio import PHONE, TWILIO_NUMBER
 
     sids = send_messages(make_client(sms_settings), PHONE, TWILIO_NUMBER, ["one", "two"], ["https://x.test/a.png"])
@@ -214,7 +214,7 @@ def test_twilio_client_sends_in_order_with_media_on_the_first(sms_settings, fake
 def test_twilio_refusals_stop_sending_without_crashing(sms_settings, fake_twilio, caplog):
     from dataclasses import replace
 
-    from delta3_core.twilio_send import make_client, send_messages
+    from delta3_core.sms.sender import make_client, send_messages
     from tests.fixtures.twilio import PHONE, TWILIO_NUMBER
 
     fake_twilio.opted_out.add(PHONE)

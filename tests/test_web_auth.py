@@ -6,9 +6,10 @@ import time
 
 import pytest
 
-from delta3_core import accounts, webauth
+from delta3_core import accounts
 from delta3_core.config import load_settings
 from delta3_core.errors import ConfigError
+from delta3_core.web import auth as webauth
 from tests.fixtures.storage import TEST_SECRET
 
 LOGGED_IN_PAGES = ["pages/chat.py", "pages/files.py", "pages/settings.py"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from delta3_core import chatview, history, keys
+from delta3_core import history, keys
 from delta3_core.storage.base import Message
+from delta3_core.web import chat as chatview
 from delta3_core.workspace import Workspace
 from tests.fixtures.gemini import gemini_call, gemini_calls, gemini_error, gemini_text
 

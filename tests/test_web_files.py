@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from delta3_core import webfiles
 from delta3_core.storage.base import FileInfo
+from delta3_core.web import files as webfiles
 from delta3_core.workspace import Workspace
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from delta3_core import accounts, keys, phone_verify
+from delta3_core import accounts, keys
+from delta3_core.accounts import phone_verify
 from tests.fixtures.twilio import ACCOUNT_SID, AUTH_TOKEN, TWILIO_NUMBER
 
 GOOD_KEY = "AIzaSyGood-0123456789abcdefghij"

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from delta3_core import accounts, history, keys
-from delta3_core.sms_text import SMS_MAX_CHARS
+from delta3_core.sms.paging import SMS_MAX_CHARS
 from delta3_core.workspace import Workspace
 from tests.fixtures.gemini import gemini_call, gemini_calls, gemini_text
 from tests.fixtures.storage import store_down

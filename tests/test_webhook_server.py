@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from delta3_core import accounts, keys
-from delta3_core.sms_lambda import JOB_KEY, make_defer, run_job, wait_turn
+from delta3_core.sms.lambda_jobs import JOB_KEY, make_defer, run_job, wait_turn
 from sms_webhook import create_app
 from sms_webhook.aws_lambda import call_wsgi
 from tests.fixtures.gemini import gemini_text

@@ -7,11 +7,11 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
-from . import accounts
-from .errors import StorageError, ValidationError
-from .sms_commands import Command, mask_phone, parse_command, redact
-from .sms_dispatch import PendingReply, PhoneQueues
-from .sms_handlers import SmsReply, is_opted_out, run_command
+from .. import accounts
+from ..errors import StorageError, ValidationError
+from .commands import Command, mask_phone, parse_command, redact
+from .handlers import SmsReply, is_opted_out, run_command
+from .queues import PendingReply, PhoneQueues
 
 log = logging.getLogger("delta3.sms")
 
@@ -144,7 +144,7 @@ class SmsChannel:
         if self._send is not None:
             self._send(inbound, reply)
             return
-        from .twilio_send import send_messages
+        from .sender import send_messages
 
         sent = send_messages(self._twilio(), inbound.phone, inbound.to or self.services.settings.twilio_phone_number,
                              reply.messages, reply.media)
@@ -153,7 +153,7 @@ class SmsChannel:
     def _twilio(self):
         with self._client_lock:
             if self._client is None:
-                from .twilio_send import make_client
+                from .sender import make_client
 
                 self._client = make_client(self.services.settings)
             return self._client

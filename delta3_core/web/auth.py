@@ -23,10 +23,10 @@ import streamlit as st
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from . import accounts
-from .config import Settings, check_secret_key, load_settings
-from .errors import Delta3Error, ValidationError
-from .storage.base import UserRecord
+from .. import accounts
+from ..config import Settings, check_secret_key, load_settings
+from ..errors import Delta3Error, ValidationError
+from ..storage.base import UserRecord
 
 COOKIE_NAME = "delta3_session"
 COOKIE_MAX_AGE_S = accounts.SESSION_TTL_S  # 7 days, the same as the server-side session
@@ -69,7 +69,7 @@ def decode_cookie(settings: Settings, value: str | None) -> str | None:
 
 @st.cache_resource(show_spinner=False)
 def _shared_services(fingerprint: str, _settings: Settings):
-    from .services import build_services
+    from ..services import build_services
 
     return build_services(_settings)
 

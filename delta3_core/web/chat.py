@@ -8,10 +8,10 @@ from typing import Any
 
 import streamlit as st
 
-from .errors import Delta3Error
-from .storage.base import Message
-from .webauth import plain
-from .workspace import Workspace, validate_path
+from ..errors import Delta3Error
+from ..storage.base import Message
+from ..workspace import Workspace, validate_path
+from .auth import plain
 
 UPLOAD_DIR = "uploads"
 IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
@@ -212,7 +212,7 @@ class _LiveText:
 
 def stream_answer(ws: Workspace, events: Iterator[Any]) -> None:
     """Draw an answer live: text as it streams, each tool call in a status box, then images and usage."""
-    from .agent.events import ErrorEvent, Final, TextDelta, ToolFinished, ToolStarted
+    from ..agent.events import ErrorEvent, Final, TextDelta, ToolFinished, ToolStarted
 
     live, running, shown_text, made = _LiveText(), {}, "", []
     with st.chat_message("assistant", avatar=AVATARS["assistant"]):

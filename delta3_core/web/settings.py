@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from . import accounts, keys, phone_verify, webauth
-from .errors import ValidationError
-from .webauth import act
+from .. import accounts, keys
+from ..accounts import phone_verify
+from ..errors import ValidationError
+from . import auth as webauth
+from .auth import act
 
 # Offered in the model menu; DELTA3_MODEL (the server default) is always first.
 MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite", "gemini-2.0-flash")
@@ -23,7 +25,7 @@ def model_choices(default: str) -> list[str]:
 
 def save_key(svc) -> None:
     """Check the new key with Gemini (one cheap call), then store it encrypted."""
-    from .agent import check_key
+    from ..agent import check_key
 
     key = (st.session_state.pop("new_key", "") or "").strip()
 

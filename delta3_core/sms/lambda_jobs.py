@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 
-from .sms import Inbound, SmsChannel
+from .channel import Inbound, SmsChannel
 
 log = logging.getLogger("delta3.sms")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from . import accounts, history, keys
-from .errors import Delta3Error, ModelError, StorageError, ValidationError
-from .sms_commands import USAGE, Command, mask_email
-from .sms_text import PAGE_TTL_S, first_page, next_page, save_pages, split_text
+from .. import accounts, history, keys
+from ..errors import Delta3Error, ModelError, StorageError, ValidationError
+from .commands import USAGE, Command, mask_email
+from .paging import PAGE_TTL_S, first_page, next_page, save_pages, split_text
 
 log = logging.getLogger("delta3.sms")
 
@@ -119,7 +119,7 @@ def _link(services, phone: str, email: str, password: str) -> SmsReply:
 def _save_key(services, user, key: str) -> SmsReply:
     note = ""
     try:
-        from . import agent
+        from .. import agent
 
         agent.check_key(services.settings, key)
     except ValidationError:
@@ -151,7 +151,8 @@ def _more(services, key: str) -> SmsReply:
 def _chat(services, phone: str, user, command: Command) -> SmsReply:
     if not keys.has_gemini_key(user):
         return SmsReply.text(NO_KEY_TEXT)
-    from . import agent, media_links
+    from .. import agent
+    from . import media_links
 
     reply = agent.collect(agent.chat(services, user.user_id, command.text, channel="sms"))
     text = (reply.text or "").strip()

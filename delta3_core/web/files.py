@@ -10,10 +10,10 @@ from typing import Any
 
 import streamlit as st
 
-from .errors import Delta3Error, ValidationError
-from .storage.base import FileInfo
-from .webauth import act, plain
-from .workspace import Workspace, validate_path
+from ..errors import Delta3Error, ValidationError
+from ..storage.base import FileInfo
+from ..workspace import Workspace, validate_path
+from .auth import act, plain
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg"}
 TABLE_EXTS = {".csv", ".tsv"}

@@ -8,7 +8,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 log = logging.getLogger("delta3.sms")
 # The client logs request parameters, which hold the message text: users' conversations stay out of logs.

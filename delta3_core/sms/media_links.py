@@ -10,7 +10,7 @@ import logging
 import mimetypes
 import time
 
-from .errors import AuthError, ValidationError
+from ..errors import AuthError, ValidationError
 
 log = logging.getLogger("delta3.media")
 
@@ -80,7 +80,7 @@ def media_url(services, user_id: str, path: str, ttl_s: int = MEDIA_TTL_S) -> st
 
 def urls_for(services, user_id: str, images: list[str]) -> list[str]:
     """Expiring URLs for the images an answer produced (workspace paths), at most Twilio's limit."""
-    from .workspace import validate_path
+    from ..workspace import validate_path
 
     urls = []
     for image in images[:MAX_MEDIA]:

@@ -8,8 +8,8 @@ import json
 import logging
 import secrets
 
-from . import accounts
-from .errors import ConflictError, Delta3Error, ThrottledError, ValidationError
+from .. import accounts
+from ..errors import ConflictError, Delta3Error, ThrottledError, ValidationError
 
 log = logging.getLogger("delta3.web")
 
@@ -46,7 +46,7 @@ def send_code(services, user_id: str, phone: str) -> str:
 def _send_sms(settings, phone: str, body: str) -> None:
     from twilio.base.exceptions import TwilioException
 
-    from .twilio_send import make_client
+    from ..sms.sender import make_client
 
     try:
         make_client(settings).messages.create(to=phone, from_=settings.twilio_phone_number, body=body)

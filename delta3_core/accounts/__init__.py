@@ -13,8 +13,8 @@ import uuid
 
 import bcrypt
 
-from .errors import AuthError, ConflictError, NotFoundError, ThrottledError, ValidationError
-from .storage.base import Backend, SessionRecord, UserRecord
+from ..errors import AuthError, ConflictError, NotFoundError, ThrottledError, ValidationError
+from ..storage.base import Backend, SessionRecord, UserRecord
 
 # Module-level clock so tests can move time (monkeypatch accounts.clock).
 clock = time.time
