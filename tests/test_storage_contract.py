@@ -140,7 +140,9 @@ def test_clear_history_then_seq_keeps_rising(backend):
     assert [m.content for m in backend.records.recent_messages("u1", 20)] == ["c"]
 
 
-def test_two_channels_appending_at_once_lose_nothing(backend):
+def test_two_channels_appending_at_once_lose_nothing(concurrent_backend):
+    backend = concurrent_backend
+
     def channel(name):
         for i in range(15):
             backend.records.append_messages("u1", [Message("user", f"{name}-{i}", name),
@@ -169,7 +171,9 @@ def test_counters_add_per_key(backend):
     assert backend.records.incr_counter("login:new", 3600, 0) == 0
 
 
-def test_claim_is_won_once_even_when_racing(backend):
+def test_claim_is_won_once_even_when_racing(concurrent_backend):
+    backend = concurrent_backend
+
     wins = []
     barrier = threading.Barrier(4)
 
