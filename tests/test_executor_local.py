@@ -132,6 +132,34 @@ def test_the_sandbox_cannot_see_host_files_or_other_workspaces(local_executor, l
     assert found.stdout == ""
 
 
+def _proc_views(executor, user_id: str, paths: str) -> str:
+    """What a run of `user_id` reads from the /proc files matching the glob patterns in `paths`."""
+    code = ("import glob\n"
+            f"for p in sorted(f for pattern in {paths.split()!r} for f in glob.glob(pattern)):\n"
+            "    print(p, open(p, 'rb').read())")
+    result = executor.run(user_id, "python", code)
+    assert result.ok, result
+    return result.stdout
+
+
+def test_no_command_line_in_the_sandbox_names_the_data_dir_or_the_user_id(local_executor, sandbox_settings):
+    # bwrap's own command line is every sandboxed process's /proc/1/cmdline: its options go through --args
+    seen = _proc_views(local_executor, "pat-7q3x", "/proc/*/cmdline")
+    assert "/proc/1/cmdline b" in seen and "--args" in seen
+    for secret in (str(sandbox_settings.data_dir), "pat-7q3x"):
+        assert secret not in seen, [line for line in seen.splitlines() if secret in line]
+
+
+@pytest.mark.xfail(strict=True, reason="the kernel shows a bind mount's source as its path inside its filesystem "
+                   "(a symlink, --bind-fd or /proc/self/fd source shows the same); only a workspace stored at a "
+                   "path that names neither could hide it")
+def test_the_mount_table_in_the_sandbox_names_neither_the_data_dir_nor_the_user_id(local_executor, sandbox_settings):
+    seen = _proc_views(local_executor, "pat-7q3x", "/proc/self/mountinfo /proc/self/mounts")
+    assert " /workspace " in seen
+    for secret in (str(sandbox_settings.data_dir), "pat-7q3x"):
+        assert secret not in seen, [line for line in seen.splitlines() if secret in line]
+
+
 def test_tmp_and_dev_shm_residue_never_reaches_the_next_user(local_executor):
     local_executor.run("mallory", "shell", "echo bait > /tmp/residue; echo bait > /dev/shm/residue")
     result = local_executor.run("alice", "shell", "ls -A /tmp /dev/shm")

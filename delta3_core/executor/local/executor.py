@@ -16,7 +16,7 @@ from ..supervisor.process import collect, start, supervise, wait_gone
 from ..supervisor.rlimits import with_limits
 from ..supervisor.scan import DEEP_NOTE, changed_paths, remove_specials, scan
 from ..supervisor.uids import hand_over, host_uid
-from .bwrap import bwrap_argv
+from .bwrap import bwrap_command, bwrap_options
 from .probe import check_sandbox
 from .seccomp import filter_fd
 from .slots import SLOTS
@@ -80,13 +80,16 @@ def _sandboxed(root: Path, kind: str, source: str, limits: Limits, bwrap: str, w
 def _start_sandbox(bwrap: str, root: Path, limits: Limits, uid: int | None, command: list[str],
                    stdin_pipe: bool = False) -> tuple[subprocess.Popen, int]:
     info_read, info_write = os.pipe()  # bwrap reports the sandbox's pid 1 here
-    seccomp = filter_fd()
-    fds = (info_write,) if seccomp is None else (info_write, seccomp)
+    fds = [info_write]
     try:
-        argv = bwrap_argv(bwrap, root, limits, with_limits(command, limits), info_fd=info_write,
-                          seccomp_fd=seccomp)
+        seccomp = filter_fd()
+        if seccomp is not None:
+            fds.append(seccomp)
+        options = bwrap_options(root, limits, info_fd=info_write, seccomp_fd=seccomp)
+        argv, args_fd = bwrap_command(bwrap, options, with_limits(command, limits))
+        fds.append(args_fd)
         proc = start(argv, env={}, cwd=str(root), limits=limits, limits_inside=True, as_uid=uid,
-                     pass_fds=fds, stdin_pipe=stdin_pipe)
+                     pass_fds=tuple(fds), stdin_pipe=stdin_pipe)
     except BaseException:
         os.close(info_read)
         raise
