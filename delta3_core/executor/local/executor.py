@@ -9,21 +9,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import ExecutorError, SandboxUnavailableError
-from .base import Limits, RunResult, check_request
-from .process import Outcome, collect, start, supervise, to_result, wait_gone
-from .sandbox import (
-    SANDBOX_PYTHON,
-    SANDBOX_SHELL,
-    bwrap_argv,
-    check_sandbox,
-    command_for,
-    hand_over,
-    host_uid,
-    sandbox_env,
-    with_limits,
-)
-from .scan import DEEP_NOTE, changed_paths, remove_specials, scan
+from ..contract import ExecutorError, Limits, RunResult, SandboxUnavailableError, check_request
+from ..supervisor.environment import RUN_PYTHON, RUN_SHELL, command_for, run_environment
+from ..supervisor.outcome import Outcome, to_result
+from ..supervisor.process import collect, start, supervise, wait_gone
+from ..supervisor.rlimits import with_limits
+from ..supervisor.scan import DEEP_NOTE, changed_paths, remove_specials, scan
+from ..supervisor.uids import hand_over, host_uid
+from .bwrap import bwrap_command, bwrap_options
+from .probe import check_sandbox
 from .seccomp import filter_fd
 from .slots import SLOTS
 from .zygote import POOL, Zygote, zygote_source
@@ -58,7 +52,7 @@ def _unsandboxed(root: Path, kind: str, source: str, limits: Limits) -> Outcome:
     uid = host_uid(sandboxed=False)
     if uid is not None:
         hand_over(root, uid)
-    return supervise(command_for(kind, source), env=sandbox_env() | {"HOME": str(root), "TMPDIR": "/tmp"},
+    return supervise(command_for(kind, source), env=run_environment(str(root)),
                      cwd=str(root), limits=limits, watch_dir=root, as_uid=uid)
 
 
@@ -86,13 +80,16 @@ def _sandboxed(root: Path, kind: str, source: str, limits: Limits, bwrap: str, w
 def _start_sandbox(bwrap: str, root: Path, limits: Limits, uid: int | None, command: list[str],
                    stdin_pipe: bool = False) -> tuple[subprocess.Popen, int]:
     info_read, info_write = os.pipe()  # bwrap reports the sandbox's pid 1 here
-    seccomp = filter_fd()
-    fds = (info_write,) if seccomp is None else (info_write, seccomp)
+    fds = [info_write]
     try:
-        argv = bwrap_argv(bwrap, root, limits, with_limits(command, limits), info_fd=info_write,
-                          seccomp_fd=seccomp)
+        seccomp = filter_fd()
+        if seccomp is not None:
+            fds.append(seccomp)
+        options = bwrap_options(root, limits, info_fd=info_write, seccomp_fd=seccomp)
+        argv, args_fd = bwrap_command(bwrap, options, with_limits(command, limits))
+        fds.append(args_fd)
         proc = start(argv, env={}, cwd=str(root), limits=limits, limits_inside=True, as_uid=uid,
-                     pass_fds=fds, stdin_pipe=stdin_pipe)
+                     pass_fds=tuple(fds), stdin_pipe=stdin_pipe)
     except BaseException:
         os.close(info_read)
         raise
@@ -103,7 +100,7 @@ def _start_sandbox(bwrap: str, root: Path, limits: Limits, uid: int | None, comm
 
 
 def _start_zygote(bwrap: str, root: Path, limits: Limits, uid: int | None) -> Zygote:
-    command = [SANDBOX_PYTHON, "-c", zygote_source(SANDBOX_SHELL)]
+    command = [RUN_PYTHON, "-c", zygote_source(RUN_SHELL)]
     return Zygote(*_start_sandbox(bwrap, root, limits, uid, command, stdin_pipe=True))
 
 
@@ -148,7 +145,7 @@ class LocalExecutor:
 
     def _run_from_s3(self, user_id: str, kind: str, source: str, bwrap: str | None) -> RunResult:
         """AWS backend: restore into a local folder, run, and sync back with the Lambda's sync code."""
-        from .warm import s3_client_for_backend, synced_run
+        from ..sync.synced_run import s3_client_for_backend, synced_run
 
         cache_root = Path(self.settings.data_dir) / "executor-cache"
         return synced_run(
