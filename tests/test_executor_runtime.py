@@ -1,0 +1,169 @@
+"""What code runs get in the real sandbox (issue 15): the libraries, Node.js, memory limits that let runtimes
+reserve address space, pip/npm installs that persist per user through the registry proxy, and clean runs."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from delta3_core.executor.local import LocalExecutor
+
+pytestmark = pytest.mark.sandbox
+pytest_plugins = ["tests.fixtures.package_index"]
+
+LIBRARIES = ("numpy", "pandas", "scipy", "sympy", "matplotlib", "requests", "PIL", "bs4", "openpyxl", "lxml")
+
+
+@pytest.fixture
+def roomy_executor(sandbox_settings, local_backend, require_sandbox):
+    """The sandbox with room for real work (imports of big libraries, pip) on a busy 2-core machine."""
+    return LocalExecutor(replace(sandbox_settings, run_wall_s=120.0, run_memory_mb=512), local_backend)
+
+
+def test_every_listed_library_imports(roomy_executor):
+    code = "import " + ", ".join(LIBRARIES) + "\nprint('all', len([" + ", ".join(LIBRARIES) + "]))"
+    result = roomy_executor.run("alice", "python", code)
+    assert result.ok and result.stdout == f"all {len(LIBRARIES)}\n", result
+
+
+def test_node_runs_and_npm_is_there(roomy_executor):
+    result = roomy_executor.run("alice", "shell", "node -e 'console.log(6 * 7)' && npm --version")
+    assert result.ok, result
+    assert result.stdout.splitlines()[0] == "42"
+
+
+def test_a_large_address_space_reservation_no_longer_dies(local_executor):
+    # What V8, Go and the JVM do at start: reserve gigabytes of address space, commit a little of it.
+    code = ("import mmap\nreserved = mmap.mmap(-1, 8 << 30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS,"
+            " prot=mmap.PROT_NONE)\nprint('reserved', len(reserved) >> 30, 'GB')")
+    result = local_executor.run("alice", "python", code)
+    assert result.ok and result.stdout == "reserved 8 GB\n", result
+
+
+@pytest.mark.parametrize("code", [
+    "block = bytearray(2 * 1024 ** 3)\nprint('allocated')",  # one real 2 GB allocation
+    "import mmap\nm = mmap.mmap(-1, 2 << 30)\nfor i in range(0, len(m), 4096): m[i] = 1\nprint('filled')",  # shared
+])
+def test_a_real_two_gigabyte_allocation_still_dies_with_the_memory_message(local_executor, code):
+    result = local_executor.run("alice", "python", code)
+    assert result.limit_hit == "memory", result
+    assert "256 MB" in result.message and "allocated" not in result.stdout and "filled" not in result.stdout
+
+
+def test_pip_install_persists_to_the_next_run_and_stays_invisible_to_another_user(
+        roomy_executor, local_backend, local_registries):
+    installed = roomy_executor.run("alice", "shell", "pip install delta3-demo")
+    assert installed.ok and "Successfully installed delta3-demo-1.0" in installed.stdout, installed
+    assert any(path.startswith(".delta3/python/") for path in installed.files_changed)
+    from delta3_core.executor.zygote import POOL
+
+    POOL.clear()  # as after a restart: nothing of the install run is left but the workspace
+    used = roomy_executor.run("alice", "python", "import delta3_demo; print(delta3_demo.VALUE)")
+    assert used.stdout == "delta3-demo-1.0 from the local index\n", used
+    other = roomy_executor.run("bob", "python", "import delta3_demo")
+    assert "ModuleNotFoundError" in other.stderr
+    assert local_registries.requests.count(f"/files/{'delta3_demo-1.0-py3-none-any.whl'}") == 1
+
+
+def test_pip_install_from_python_through_subprocess_works(roomy_executor, local_registries):
+    code = ("import subprocess, sys\nsubprocess.run([sys.executable, '-m', 'pip', 'install', '-q', 'delta3-demo'],"
+            " check=True)\nprint(subprocess.run([sys.executable, '-c', 'import delta3_demo; print(delta3_demo.VALUE)'],"
+            " capture_output=True, text=True).stdout, end='')")
+    result = roomy_executor.run("alice", "python", code)
+    assert result.stdout == "delta3-demo-1.0 from the local index\n", result
+
+
+def test_npm_install_persists_to_the_next_run_and_stays_invisible_to_another_user(roomy_executor, local_registries):
+    installed = roomy_executor.run("alice", "shell", "npm install -g delta3-demo")
+    assert installed.ok, installed
+    assert ".delta3/npm/lib/node_modules/delta3-demo/index.js" in installed.files_changed
+    used = roomy_executor.run("alice", "shell", "node -e 'console.log(require(\"delta3-demo\"))'")
+    assert used.stdout == "delta3-demo 1.0.0 from the local registry\n", used
+    other = roomy_executor.run("bob", "shell", "node -e 'require(\"delta3-demo\")'")
+    assert other.exit_code != 0 and "Cannot find module" in other.stderr
+
+
+def test_installed_packages_count_against_the_quota(local_executor):
+    code = ("import os\nos.makedirs('.delta3/python/lib/big', exist_ok=True)\n"
+            "for i in range(10):\n    open(f'.delta3/python/lib/big/{i}.so', 'wb').write(os.urandom(4 << 20))\n"
+            "import time; time.sleep(5)")
+    result = local_executor.run("alice", "python", code)
+    assert result.limit_hit == "disk" and "storage quota" in result.message, result
+
+
+@pytest.fixture
+def other_service():
+    """A service on the host's loopback that code must never reach."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", "6")
+            self.end_headers()
+            self.wfile.write(b"secret")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_everything_but_the_registries_stays_closed(roomy_executor, local_registries, other_service):
+    code = f"""
+import socket, urllib.request, urllib.error
+def fetch(url, **kw):
+    try:
+        return 'open ' + urllib.request.urlopen(url, timeout=10, **kw).read()[:40].decode()
+    except urllib.error.HTTPError as e:
+        return f'refused {{e.code}}'
+    except OSError as e:
+        return 'closed'
+print(fetch({local_registries.pip_index!r}))
+print(fetch('http://169.254.169.254/latest/meta-data/'))
+print(fetch({other_service!r}))
+print(fetch({local_registries.url + '/redirect/' + other_service + '/'!r}))
+print(fetch('https://example.com/'))
+no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({{}}))
+try:
+    no_proxy.open({other_service!r}, timeout=5); print('direct open')
+except OSError:
+    print('direct closed')
+for host in ('169.254.169.254', '1.1.1.1'):
+    try:
+        socket.create_connection((host, 80), timeout=2); print('direct open')
+    except OSError:
+        print('direct closed')
+"""
+    result = roomy_executor.run("alice", "python", code)
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("open <a href"), result
+    assert lines[1:4] == ["refused 403"] * 3, result  # metadata, host loopback, redirect from the registry
+    assert lines[4] in ("refused 403", "closed"), result  # another host: the tunnel is refused
+    assert lines[5:] == ["direct closed"] * 3, result
+    assert "secret" not in result.stdout
+
+
+def test_a_plot_run_changes_only_the_plot_and_leaves_no_caches(roomy_executor, local_backend):
+    code = ("import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.title('squares')\n"
+            "plt.savefig('plot.png')\nprint('saved')")
+    result = roomy_executor.run("alice", "python", code)
+    assert result.ok and result.files_changed == ["plot.png"], result
+    assert "Fontconfig" not in result.stderr, result.stderr
+    assert [f.path for f in local_backend.files.list_files("alice")] == ["plot.png"]
+    again = roomy_executor.run("alice", "python", code)
+    assert again.files_changed == ["plot.png"] and "Fontconfig" not in again.stderr
+
+
+@pytest.mark.skipif(os.environ.get("DELTA3_TEST_REAL_REGISTRY") != "1",
+                    reason="set DELTA3_TEST_REAL_REGISTRY=1 to install from this host's real registries")
+def test_pip_and_npm_install_from_the_real_registries(roomy_executor):
+    result = roomy_executor.run("alice", "shell", "pip install -q six && python3 -c 'import six; print(six.__name__)'"
+                                " && npm install -g -s is-number && node -e 'console.log(require(\"is-number\")(5))'")
+    assert result.stdout.split() == ["six", "true"], result
