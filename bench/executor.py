@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from delta3_core.config import load_settings  # noqa: E402
 from delta3_core.executor import make_executor, sandbox_status  # noqa: E402
-from delta3_core.executor.sandbox import SANDBOX_PYTHON  # noqa: E402
-from delta3_core.executor.zygote import POOL  # noqa: E402
+from delta3_core.executor.local.zygote import POOL  # noqa: E402
+from delta3_core.executor.supervisor.environment import RUN_PYTHON as SANDBOX_PYTHON  # noqa: E402
 from delta3_core.storage import open_backend  # noqa: E402
 
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
-from delta3_core.executor.sync import S3Sync  # noqa: E402
+from delta3_core.executor.sync.s3 import S3Sync  # noqa: E402
 
 BUCKET = "delta3-bench"
 PREFIX = "users/bench/workspace/"

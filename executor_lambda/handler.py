@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from delta3_core.executor.remote import execute_event, harden_process
+from delta3_core.executor.aws_lambda.worker import execute_event, harden_process
 
 harden_process()  # before any event: the code we run must not read this process's memory or environ
 

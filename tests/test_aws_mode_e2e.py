@@ -16,7 +16,7 @@ import pytest
 from delta3_core import accounts, history, keys
 from delta3_core.config import load_settings
 from delta3_core.executor import make_executor
-from delta3_core.executor.lambda_client import InProcessInvoker
+from delta3_core.executor.aws_lambda.client import InProcessInvoker
 from delta3_core.services import build_services
 from delta3_core.sms.lambda_jobs import JOB_KEY, make_defer, run_job
 from delta3_core.workspace import Workspace

@@ -8,8 +8,8 @@ import pytest
 
 from delta3_core.errors import ValidationError
 from delta3_core.executor import Limits, RunResult, sandbox_status
-from delta3_core.executor.base import check_request
-from delta3_core.executor.process import Outcome, to_result
+from delta3_core.executor.contract import check_request
+from delta3_core.executor.supervisor.outcome import Outcome, to_result
 
 
 def test_limits_follow_the_settings(sandbox_settings):

@@ -17,7 +17,7 @@ import pytest
 
 from delta3_core.errors import SandboxUnavailableError, ValidationError
 from delta3_core.executor import make_executor, sandbox_status
-from delta3_core.executor.local import LocalExecutor
+from delta3_core.executor.local.executor import LocalExecutor
 from tests.fixtures.executor import processes_with
 
 pytestmark = pytest.mark.sandbox
@@ -210,7 +210,7 @@ def test_bad_requests_are_refused_before_anything_runs(local_executor):
 
 
 def test_missing_bwrap_refuses_to_run_and_says_how_to_fix(sandbox_settings, local_backend, monkeypatch):
-    monkeypatch.setattr("delta3_core.executor.sandbox.find_bwrap", lambda: None)
+    monkeypatch.setattr("delta3_core.executor.local.probe.find_bwrap", lambda: None)
     executor = make_executor(sandbox_settings, local_backend)
     with pytest.raises(SandboxUnavailableError, match="apt-get install bubblewrap"):
         executor.run("alice", "python", "print(1)")
@@ -219,7 +219,7 @@ def test_missing_bwrap_refuses_to_run_and_says_how_to_fix(sandbox_settings, loca
 
 
 def test_unsafe_mode_runs_with_limits_only_and_says_so(sandbox_settings, local_backend, monkeypatch):
-    monkeypatch.setattr("delta3_core.executor.sandbox.find_bwrap", lambda: None)
+    monkeypatch.setattr("delta3_core.executor.local.probe.find_bwrap", lambda: None)
     unsafe = replace(sandbox_settings, unsafe_no_sandbox=True)
     result = make_executor(unsafe, local_backend).run("alice", "python", "print('hi')")
     assert result.stdout == "hi\n" and "WITHOUT a sandbox" in result.message
@@ -250,7 +250,7 @@ def _run_parallel(executor, jobs):
 
 
 def test_a_data_folder_the_sandbox_user_cannot_reach_is_explained(tmp_path, monkeypatch):
-    from delta3_core.executor import sandbox
+    from delta3_core.executor.supervisor import uids as sandbox
 
     def refuse(path, uid):
         raise OSError(95, "Operation not supported")
@@ -346,7 +346,7 @@ def _twin_folders(tmp_path, make):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="hand_over changes owners only when the app runs as root")
 def test_handing_the_workspace_over_never_follows_a_folder_swapped_for_a_link(tmp_path):
-    from delta3_core.executor import sandbox
+    from delta3_core.executor.supervisor import uids as sandbox
 
     root, outside = _twin_folders(tmp_path, lambda path: path.write_text("x"))
     with _folder_flipping_to(root, outside):
@@ -357,7 +357,7 @@ def test_handing_the_workspace_over_never_follows_a_folder_swapped_for_a_link(tm
 
 def test_removing_links_after_a_run_never_follows_a_folder_swapped_for_a_link(tmp_path):
     # the host's own symlinks (think /lib64 or /etc/alternatives) must survive a workspace cleanup
-    from delta3_core.executor.scan import remove_specials, scan
+    from delta3_core.executor.supervisor.scan import remove_specials, scan
 
     root, outside = _twin_folders(tmp_path, lambda path: path.symlink_to("/usr"))
     with _folder_flipping_to(root, outside):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from delta3_core.errors import ExecutorError
-from delta3_core.executor.slots import RunSlots
+from delta3_core.executor.local.slots import RunSlots
 
 
 def test_runs_together_stay_within_the_hosts_memory_budget():

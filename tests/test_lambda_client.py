@@ -11,9 +11,9 @@ from botocore.exceptions import ReadTimeoutError
 from botocore.stub import ANY, Stubber
 
 from delta3_core.errors import ExecutorError, ValidationError
-from delta3_core.executor import lambda_client as client_module
-from delta3_core.executor.lambda_client import LambdaExecutor
-from delta3_core.executor.scope import CredentialMinter, session_policy
+from delta3_core.executor.aws_lambda import client as client_module
+from delta3_core.executor.aws_lambda.client import LambdaExecutor
+from delta3_core.executor.aws_lambda.credentials import CredentialMinter, session_policy
 
 
 def test_in_process_lambda_runs_code_against_the_users_s3_workspace(lambda_executor, s3):

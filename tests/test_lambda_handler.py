@@ -12,8 +12,8 @@ import uuid
 
 import pytest
 
-from delta3_core.executor.remote import MAX_RESULT_BYTES, fit_result
-from delta3_core.executor.scope import CredentialMinter
+from delta3_core.executor.aws_lambda.credentials import CredentialMinter
+from delta3_core.executor.aws_lambda.protocol import MAX_RESULT_BYTES, fit_result
 from executor_lambda.handler import handler
 from tests.fixtures.executor import TEST_LIMITS, processes_with
 
@@ -189,7 +189,7 @@ def test_files_written_before_a_failure_are_saved(run, s3):
 
 def test_no_process_of_the_run_is_alive_while_its_files_are_pushed(run, monkeypatch):
     # a leftover process could swap a file for a symlink to the handler's own files mid-push
-    from delta3_core.executor.sync import S3Sync
+    from delta3_core.executor.sync.s3 import S3Sync
 
     token = str(700000 + uuid.uuid4().int % 99999)
     alive_at_push = []
@@ -239,7 +239,7 @@ def test_a_run_that_swaps_its_workspace_for_a_link_saves_nothing_and_loses_nothi
                                                                                     monkeypatch):
     # In Lambda the code runs as the handler's own uid, so it may rename its folder and point a link at
     # what only the handler process can read (its /proc/self/environ). Simulated: the code runs as us.
-    monkeypatch.setattr("delta3_core.executor.remote.host_uid", lambda sandboxed=True: None)
+    monkeypatch.setattr("delta3_core.executor.aws_lambda.worker.host_uid", lambda sandboxed=True: None)
     run("alice", "python", "open('keep.txt', 'w').write('mine')")
     host = tmp_path / "host"
     host.mkdir()
@@ -254,6 +254,7 @@ def test_a_run_that_swaps_its_workspace_for_a_link_saves_nothing_and_loses_nothi
 
 
 def test_a_run_that_plants_links_in_the_warm_cache_does_not_break_the_next_run(run, monkeypatch):
-    monkeypatch.setattr("delta3_core.executor.remote.host_uid", lambda sandboxed=True: None)  # as in Lambda: same uid
+    # as in Lambda: the run has the same uid as the handler
+    monkeypatch.setattr("delta3_core.executor.aws_lambda.worker.host_uid", lambda sandboxed=True: None)
     run("alice", "python", "import os\nos.system('rm -rf ../scratch')\nos.symlink('/', '../scratch')")
     assert result_of(run("alice", "python", "print('next run fine')"))["stdout"] == "next run fine\n"

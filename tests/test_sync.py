@@ -7,8 +7,8 @@ import os
 import pytest
 from botocore.exceptions import ClientError
 
-from delta3_core.executor import sync as sync_module
-from delta3_core.executor.sync import S3Sync, load_manifest, save_manifest
+from delta3_core.executor.sync import s3 as sync_module
+from delta3_core.executor.sync.s3 import S3Sync, load_manifest, save_manifest
 
 PREFIX = "users/alice/workspace/"
 

@@ -126,7 +126,7 @@ def test_the_unsafe_opt_in_is_shown_on_chat_and_settings(web_app, keyed_user, mo
 
 
 def test_a_missing_sandbox_is_explained_and_settings_say_code_runs_sandboxed(web_app, keyed_user, monkeypatch):
-    from delta3_core.executor import sandbox
+    from delta3_core.executor.local import probe as sandbox
 
     at = web_app(user=keyed_user)
     assert not at.warning

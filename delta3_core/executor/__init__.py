@@ -1,11 +1,18 @@
-"""Executors run the model's untrusted code: `make_executor(settings, backend)` picks one."""
+"""Executors run the model's untrusted code; this is the one place that knows both modes.
+
+contract.py   what a run gets and returns (imports no sibling)
+supervisor/   host side: processes, /proc, rlimits, the run environment, outcome messages, uids, folder scans
+local/        DELTA3_EXECUTOR=local: the bubblewrap sandbox, its zygotes and admission slots
+sync/         a run against an S3 workspace: restore into a cached folder, run, push back
+aws_lambda/   DELTA3_EXECUTOR=lambda: event protocol, client, per-user credentials, the worker in the Lambda
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from .base import Executor, Limits, RunResult, sandbox_status
+from .contract import Executor, Limits, RunResult
 
 __all__ = ["Executor", "Limits", "RunResult", "make_executor", "sandbox_status"]
 
@@ -13,9 +20,18 @@ __all__ = ["Executor", "Limits", "RunResult", "make_executor", "sandbox_status"]
 def make_executor(settings: Any, backend: Any, invoke: Callable[[dict], dict] | None = None) -> Executor:
     """The executor chosen by DELTA3_EXECUTOR; `invoke` replaces the Lambda call (tests run the handler in-process)."""
     if settings.executor == "lambda" or invoke is not None:
-        from .lambda_client import LambdaExecutor
+        from .aws_lambda.client import LambdaExecutor
 
         return LambdaExecutor(settings, backend, invoke=invoke)
-    from .local import LocalExecutor
+    from .local.executor import LocalExecutor
 
     return LocalExecutor(settings, backend)
+
+
+def sandbox_status(settings: Any) -> str:
+    """Plain text: whether code can run safely here, or what is missing and how to fix it."""
+    if getattr(settings, "executor", "local") == "lambda":
+        return f"ok: code runs in the executor Lambda {settings.executor_function}."
+    from .local.probe import check_sandbox
+
+    return check_sandbox(settings).text

@@ -23,7 +23,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .scan import scan
+from ..supervisor.scan import scan
 
 PART_SIZE = 8 * 1024 * 1024  # multipart above this; also the most a transfer holds in memory
 CHUNK = 1024 * 1024

@@ -1,15 +1,17 @@
-"""Walk a workspace folder without following links: regular files, and everything else to skip."""
+"""Walk a workspace folder without following links: its regular files, what to skip, what it costs."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import stat
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+ENTRY_BYTES = 4096  # the least any file, folder or link costs against the quota (one block, one inode)
 MAX_DEPTH = 64  # folders deeper than this are not entered (each is opened component by component)
 DEEP_NOTE = f"folder nested over {MAX_DEPTH} levels deep, not looked into"
 SPECIAL_KINDS = ((stat.S_ISLNK, "symlink"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
@@ -110,3 +112,20 @@ def remove_specials(root: Path, paths: list[str]) -> None:
                 os.unlink(name, dir_fd=fd)  # never through a folder swapped for a link since the scan
             finally:
                 os.close(fd)
+
+
+def workspace_bytes(root: Path) -> int:
+    """What the workspace under `root` costs against the quota, not following symlinks.
+
+    A file counts at its full size even when sparse (it syncs and exports at that size), and every entry
+    counts at least ENTRY_BYTES, so millions of empty files cannot exhaust the host's inodes for free.
+    A folder nested too deeply to be walked counts as over any quota (it could hide anything).
+    """
+    total = 0
+    for rel_dir, _fd, entries in walk(root):
+        depth = rel_dir.count("/") + 1 if rel_dir else 0
+        for _name, info in entries:
+            if stat.S_ISDIR(info.st_mode) and depth + 1 >= MAX_DEPTH:
+                return sys.maxsize
+            total += max(info.st_size, info.st_blocks * 512, ENTRY_BYTES)
+    return total

@@ -1,4 +1,7 @@
-"""Executor contract: the limits a run gets, what it returns, and the protocol both executors follow."""
+"""Executor contract: the limits a run gets, what it returns, its errors, and the protocol both executors follow.
+
+Imports no sibling module: everything else in the package builds on this one.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from ..errors import ValidationError
+from ..errors import ExecutorError, SandboxUnavailableError, ValidationError
+
+__all__ = ["KINDS", "LIMIT_NAMES", "MAX_SOURCE_BYTES", "Executor", "ExecutorError", "Limits", "RunResult",
+           "SandboxUnavailableError", "ValidationError", "check_request"]
 
 KINDS = ("python", "shell")
 MAX_SOURCE_BYTES = 100 * 1024  # code is passed as one argv string, which Linux caps at 128 KB
@@ -136,9 +142,3 @@ def check_request(kind: str, source: str) -> None:
     if len(source.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
         raise ValidationError(f"The code to run is larger than {MAX_SOURCE_BYTES // 1024} KB.")
 
-
-def sandbox_status(settings: Any) -> str:
-    """Plain text: whether code can run safely here, or what is missing and how to fix it."""
-    from .sandbox import describe_status
-
-    return describe_status(settings)

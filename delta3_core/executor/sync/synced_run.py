@@ -17,11 +17,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import ExecutorError
-from ..storage.codec import check_user_id
-from .base import RunResult
-from .scan import DEEP_NOTE
-from .sync import S3Sync, SyncReport, load_manifest, save_manifest
+from ...storage.codec import check_user_id
+from ..contract import ExecutorError, RunResult
+from ..supervisor.scan import DEEP_NOTE
+from .s3 import S3Sync, SyncReport, load_manifest, save_manifest
 
 
 @dataclass

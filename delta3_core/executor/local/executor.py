@@ -9,21 +9,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import ExecutorError, SandboxUnavailableError
-from .base import Limits, RunResult, check_request
-from .process import Outcome, collect, start, supervise, to_result, wait_gone
-from .sandbox import (
-    SANDBOX_PYTHON,
-    SANDBOX_SHELL,
-    bwrap_argv,
-    check_sandbox,
-    command_for,
-    hand_over,
-    host_uid,
-    sandbox_env,
-    with_limits,
-)
-from .scan import DEEP_NOTE, changed_paths, remove_specials, scan
+from ..contract import ExecutorError, Limits, RunResult, SandboxUnavailableError, check_request
+from ..supervisor.environment import RUN_PYTHON, RUN_SHELL, command_for, run_environment
+from ..supervisor.outcome import Outcome, to_result
+from ..supervisor.process import collect, start, supervise, wait_gone
+from ..supervisor.rlimits import with_limits
+from ..supervisor.scan import DEEP_NOTE, changed_paths, remove_specials, scan
+from ..supervisor.uids import hand_over, host_uid
+from .bwrap import bwrap_argv
+from .probe import check_sandbox
 from .seccomp import filter_fd
 from .slots import SLOTS
 from .zygote import POOL, Zygote, zygote_source
@@ -58,7 +52,7 @@ def _unsandboxed(root: Path, kind: str, source: str, limits: Limits) -> Outcome:
     uid = host_uid(sandboxed=False)
     if uid is not None:
         hand_over(root, uid)
-    return supervise(command_for(kind, source), env=sandbox_env() | {"HOME": str(root), "TMPDIR": "/tmp"},
+    return supervise(command_for(kind, source), env=run_environment(str(root)),
                      cwd=str(root), limits=limits, watch_dir=root, as_uid=uid)
 
 
@@ -103,7 +97,7 @@ def _start_sandbox(bwrap: str, root: Path, limits: Limits, uid: int | None, comm
 
 
 def _start_zygote(bwrap: str, root: Path, limits: Limits, uid: int | None) -> Zygote:
-    command = [SANDBOX_PYTHON, "-c", zygote_source(SANDBOX_SHELL)]
+    command = [RUN_PYTHON, "-c", zygote_source(RUN_SHELL)]
     return Zygote(*_start_sandbox(bwrap, root, limits, uid, command, stdin_pipe=True))
 
 
@@ -148,7 +142,7 @@ class LocalExecutor:
 
     def _run_from_s3(self, user_id: str, kind: str, source: str, bwrap: str | None) -> RunResult:
         """AWS backend: restore into a local folder, run, and sync back with the Lambda's sync code."""
-        from .warm import s3_client_for_backend, synced_run
+        from ..sync.synced_run import s3_client_for_backend, synced_run
 
         cache_root = Path(self.settings.data_dir) / "executor-cache"
         return synced_run(

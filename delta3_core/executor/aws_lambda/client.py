@@ -16,11 +16,10 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from ..errors import ExecutorError, ValidationError
-from .base import Limits, RunResult, check_request
-from .remote import EVENT_VERSION
-from .scope import CredentialMinter, role_arn_from
-from .warm import workspace_prefix
+from ..contract import ExecutorError, Limits, RunResult, ValidationError, check_request
+from ..sync.synced_run import workspace_prefix
+from .credentials import CredentialMinter, role_arn_from
+from .protocol import EVENT_VERSION
 
 SYNC_ALLOWANCE_S = 120  # restore + push on top of the run's own wall time
 RETRY_DELAYS_S = (0.5, 1.5)  # only for failures where the function surely did not run

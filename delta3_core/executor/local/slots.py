@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from ..errors import ExecutorError
+from ..contract import ExecutorError
 
 RUNS_PER_USER = 2  # more of one user's runs wait their turn (many tabs must not multiply the limits)
 HOST_MEMORY_SHARE = 0.5  # runs together may reserve at most this share of the host's memory

@@ -1,0 +1,1 @@
+"""Host-side supervision shared by both executors: processes, /proc, rlimits, environment, outcomes, uids, scans."""
