@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from delta3_core.executor.cgroup import RunCgroups, enter, hit_limit, own_cgroup
+from delta3_core.executor.local.cgroup import RunCgroups, enter, hit_limit, own_cgroup
 
 
 def fake_cgroup(root: Path, controllers: str, subtree: str = "", procs: str = "") -> Path:

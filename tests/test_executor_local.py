@@ -298,7 +298,7 @@ def test_kernel_interfaces_behind_most_sandbox_escapes_are_refused(local_executo
 
 
 def test_memory_spread_over_many_processes_hits_the_memory_limit(local_executor):
-    # RLIMIT_AS caps each process; four children of 100 MB each are 400 MB for a 256 MB run
+    # RLIMIT_DATA caps each process; four children of 100 MB each are 400 MB for a 256 MB run
     code = ("import os, time\nfor _ in range(4):\n    if os.fork() == 0:\n"
             "        block = b'x' * (100 * 1024 * 1024)\n        time.sleep(5)\n        os._exit(0)\n"
             "time.sleep(5)")

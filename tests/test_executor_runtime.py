@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from delta3_core.executor.local import LocalExecutor
+from delta3_core.executor.local.executor import LocalExecutor
 
 pytestmark = pytest.mark.sandbox
 pytest_plugins = ["tests.fixtures.package_index"]
@@ -38,8 +38,12 @@ def test_node_runs_and_npm_is_there(roomy_executor):
 
 def test_a_large_address_space_reservation_no_longer_dies(local_executor):
     # What V8, Go and the JVM do at start: reserve gigabytes of address space, commit a little of it.
-    code = ("import mmap\nreserved = mmap.mmap(-1, 8 << 30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS,"
-            " prot=mmap.PROT_NONE)\nprint('reserved', len(reserved) >> 30, 'GB')")
+    code = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.mmap.restype = ctypes.c_void_p\n"
+            "libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,"
+            " ctypes.c_long]\n"
+            "address = libc.mmap(None, 8 << 30, 0, 0x22, -1, 0)  # PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS\n"
+            "print('reserved 8 GB' if address not in (None, ctypes.c_void_p(-1).value) else"
+            " f'refused {ctypes.get_errno()}')")
     result = local_executor.run("alice", "python", code)
     assert result.ok and result.stdout == "reserved 8 GB\n", result
 
@@ -59,7 +63,7 @@ def test_pip_install_persists_to_the_next_run_and_stays_invisible_to_another_use
     installed = roomy_executor.run("alice", "shell", "pip install delta3-demo")
     assert installed.ok and "Successfully installed delta3-demo-1.0" in installed.stdout, installed
     assert any(path.startswith(".delta3/python/") for path in installed.files_changed)
-    from delta3_core.executor.zygote import POOL
+    from delta3_core.executor.local.zygote import POOL
 
     POOL.clear()  # as after a restart: nothing of the install run is left but the workspace
     used = roomy_executor.run("alice", "python", "import delta3_demo; print(delta3_demo.VALUE)")

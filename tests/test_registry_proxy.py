@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from delta3_core.executor import registries as registries_module
-from delta3_core.executor.registries import Origin, Registries, configured_registries, origin_of
-from delta3_core.executor.registry_proxy import RegistryProxy, _public
+from delta3_core.executor.local.registry_proxy import RegistryProxy, _public
+from delta3_core.executor.supervisor import registries as registries_module
+from delta3_core.executor.supervisor.registries import Origin, Registries, configured_registries, origin_of
 
 pytest_plugins = ["tests.fixtures.package_index"]
 

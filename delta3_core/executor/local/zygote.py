@@ -14,6 +14,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
+
+from .cgroup import remove as remove_cgroup
+from .forwarder import FORWARDER_SOURCE, PROXY_PORT, PROXY_SOCKET
 
 IDLE_S = 300
 FRESH_MARGIN_S = 30
@@ -48,9 +52,15 @@ _zygote(os, sys, signal)
 """
 
 
-def zygote_source(shell: str) -> str:
-    """The waiting program, with its idle timeout and shell path filled in."""
-    return ZYGOTE_SOURCE % {"idle": IDLE_S, "shell": shell}
+def zygote_source(shell: str, forwarder: bool = False) -> str:
+    """The waiting program, with its idle timeout and shell path filled in.
+
+    forwarder=True starts the registry forwarder first (its port is bound before any job arrives).
+    """
+    source = ZYGOTE_SOURCE % {"idle": IDLE_S, "shell": shell}
+    if forwarder:
+        source = f"{FORWARDER_SOURCE}\nstart_forwarder({PROXY_SOCKET!r}, {PROXY_PORT})\n{source}"
+    return source
 
 
 @dataclass
@@ -59,6 +69,7 @@ class Zygote:
 
     proc: subprocess.Popen
     info_read: int
+    cgroup: Path | None = None  # its memory-limited cgroup, where the host delegates one
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -73,6 +84,8 @@ class Zygote:
                 pipe.close()
         with contextlib.suppress(OSError):
             os.close(self.info_read)
+        if self.cgroup is not None:
+            remove_cgroup(self.cgroup)
 
     def send(self, kind: str, source: str) -> float:
         """Hand the job over; returns the monotonic time the run started (for the wall clock)."""

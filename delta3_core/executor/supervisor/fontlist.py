@@ -1,9 +1,7 @@
-"""The runtime a code run sees, on both executors: where installed packages live and where caches go.
+"""matplotlib's font list, built once from the system fonts and given to every run (read-only or copied).
 
-Packages a user installs live in the workspace's hidden PACKAGES_DIR, so they persist, sync with the
-workspace, count against its quota, and no other user sees them. Tool caches (fontconfig, matplotlib,
-pip, npm) go to the run's private temporary folder instead: they are not the user's files, and would
-otherwise show up under "Files changed" after every plot.
+Runs keep their caches in their own empty tmp (environment.py); rebuilt there, the font list would cost
+about half a second on every plotting run.
 """
 
 from __future__ import annotations
@@ -15,40 +13,12 @@ import tempfile
 import threading
 from pathlib import Path
 
-PACKAGES_DIR = ".delta3"
+from .environment import MATPLOTLIB_CACHE
 
-
-def package_env(workspace: str, path: str) -> dict[str, str]:
-    """pip --user and npm -g installs into `workspace`/.delta3, found again by later runs; `path` is PATH."""
-    python, npm = f"{workspace}/{PACKAGES_DIR}/python", f"{workspace}/{PACKAGES_DIR}/npm"
-    return {
-        "PYTHONUSERBASE": python,
-        "PIP_USER": "1",  # `pip install x` means a per-user install: the system is read-only anyway
-        "PIP_BREAK_SYSTEM_PACKAGES": "1",  # Debian marks its python "externally managed"; --user is fine here
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "PIP_NO_WARN_SCRIPT_LOCATION": "1",
-        "NPM_CONFIG_PREFIX": npm,
-        "NODE_PATH": f"{npm}/lib/node_modules",
-        "NPM_CONFIG_UPDATE_NOTIFIER": "false",
-        "NPM_CONFIG_FUND": "false",
-        "NPM_CONFIG_AUDIT": "false",
-        "PATH": f"{python}/bin:{npm}/bin:{path}",
-    }
-
-
-def cache_env(tmp: str) -> dict[str, str]:
-    """Caches under the run's private `tmp`: never in the workspace, gone with the run."""
-    return {
-        "XDG_CACHE_HOME": f"{tmp}/.cache",
-        "MPLCONFIGDIR": f"{tmp}/{MATPLOTLIB_CACHE}",
-        "NPM_CONFIG_CACHE": f"{tmp}/.cache/npm",
-    }
-
-
-MATPLOTLIB_CACHE = ".cache/matplotlib"  # under the run's tmp; what MPLCONFIGDIR names
 FONTLIST_GLOB = "fontlist-v*.json"
 _fontlists: dict[str, Path | None] = {}
 _fontlist_lock = threading.Lock()
+_building: set[str] = set()
 
 
 def matplotlib_fontlist(python: str) -> Path | None:
@@ -62,6 +32,18 @@ def matplotlib_fontlist(python: str) -> Path | None:
         if python not in _fontlists:
             _fontlists[python] = _build_fontlist(python)
         return _fontlists[python]
+
+
+def fontlist_if_ready(python: str) -> Path | None:
+    """The font list if it is built; else start building it in the background and return None (that run
+    builds its own, as it would anyway), so no run waits for it."""
+    with _fontlist_lock:
+        if python in _fontlists:
+            return _fontlists[python]
+        if python not in _building:
+            _building.add(python)
+            threading.Thread(target=matplotlib_fontlist, args=(python,), daemon=True).start()
+    return None
 
 
 def _build_fontlist(python: str) -> Path | None:

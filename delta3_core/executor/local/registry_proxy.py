@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .registries import Origin, Registries
+from ..supervisor.registries import Origin, Registries
 
 log = logging.getLogger("delta3.registry_proxy")
 
