@@ -1,4 +1,4 @@
-"""The local executor against the real bubblewrap sandbox: adversarial programs from issue 3."""
+"""What only the local bubblewrap sandbox does (every mode's shared behaviour: test_executor_contract.py)."""
 
 from __future__ import annotations
 
@@ -10,56 +10,16 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from dataclasses import replace
 
 import pytest
 
-from delta3_core.errors import SandboxUnavailableError, ValidationError
+from delta3_core.errors import SandboxUnavailableError
 from delta3_core.executor import make_executor, sandbox_status
 from delta3_core.executor.local.executor import LocalExecutor
 from tests.fixtures.executor import processes_with
 
 pytestmark = pytest.mark.sandbox
-
-
-def test_code_runs_and_its_files_stay_in_the_users_workspace(local_executor, local_backend):
-    result = local_executor.run("alice", "python", "print('hello'); open('out.txt', 'w').write('data')")
-    assert result.ok and result.stdout == "hello\n" and result.exit_code == 0
-    assert result.files_changed == ["out.txt"]
-    assert local_backend.files.read_bytes("alice", "out.txt") == b"data"
-
-
-def test_shell_commands_run_in_the_workspace(local_executor, local_backend):
-    local_backend.files.write_bytes("alice", "notes.txt", b"x")
-    result = local_executor.run("alice", "shell", "pwd; ls; echo $HOME")
-    assert result.stdout.split() == ["/workspace", "notes.txt", "/workspace"]
-
-
-def test_endless_loop_is_stopped_by_the_time_limit_and_the_host_stays_usable(local_executor):
-    result = local_executor.run("alice", "python", "while True: pass")
-    assert result.limit_hit in ("wall_time", "cpu_time")
-    assert "time" in result.message
-    after = local_executor.run("alice", "python", "print(1)")
-    assert after.stdout == "1\n", after
-
-
-def test_sleep_forever_is_stopped_by_the_wall_clock(local_executor):
-    result = local_executor.run("alice", "shell", "sleep 1000")
-    assert result.limit_hit == "wall_time"
-    assert "2-second time limit" in result.message
-
-
-def test_memory_bomb_is_stopped_with_a_memory_message(local_executor):
-    result = local_executor.run("alice", "python", "blocks = []\nwhile True: blocks.append(bytearray(10**7))")
-    assert result.limit_hit == "memory", result
-    assert "256 MB" in result.message
-
-
-def test_python_fork_bomb_hits_the_process_limit(local_executor):
-    result = local_executor.run("alice", "python", "import os\nwhile True: os.fork()")
-    assert result.limit_hit == "processes"
-    assert "at most 32" in result.message
 
 
 def test_one_users_fork_bomb_does_not_starve_another_users_run(local_executor):
@@ -72,51 +32,6 @@ def test_one_users_fork_bomb_does_not_starve_another_users_run(local_executor):
     finally:
         bomb.join()
     assert result.stdout == "20\n", result.stderr
-
-
-def test_output_flood_is_cut_and_marked(local_executor):
-    result = local_executor.run("alice", "python", "while True: print('spam' * 100)")
-    assert result.limit_hit == "output" and result.stdout_truncated
-    assert len(result.stdout) < 16 * 1024 + 200
-    assert result.stdout.endswith("[output truncated: only the first 16 KB was kept]")
-
-
-def test_one_huge_line_is_truncated_but_the_run_completes(local_executor):
-    result = local_executor.run("alice", "python", "import sys; sys.stdout.write('x' * 1_000_000); print('done')")
-    assert result.exit_code == 0 and result.stdout_truncated and result.limit_hit is None
-    assert "Output was cut to the first 16 KB" in result.message
-
-
-def test_binary_output_is_decoded_with_replacement_characters(local_executor):
-    result = local_executor.run("alice", "python", r"import sys; sys.stdout.buffer.write(b'ok \xff\xfe\x00 end')")
-    assert result.stdout == "ok \ufffd\ufffd\x00 end"
-
-
-def test_a_file_larger_than_the_file_limit_fails_with_a_clear_message(local_executor):
-    result = local_executor.run("alice", "python", "open('big', 'wb').write(b'0' * 6 * 1024 * 1024)")
-    assert result.limit_hit == "file_size"
-    assert "5 MB per-file limit" in result.message
-
-
-def test_disk_fill_is_stopped_at_the_workspace_quota(local_executor, local_backend):
-    local_backend.files.write_bytes("alice", "keep.txt", b"important")
-    code = "i = 0\nwhile True:\n    open(f'fill{i}', 'wb').write(b'0' * 4 * 1024 * 1024); i += 1"
-    result = local_executor.run("alice", "python", code)
-    assert result.limit_hit == "disk"
-    assert "20 MB storage quota" in result.message
-    assert local_backend.files.read_bytes("alice", "keep.txt") == b"important"
-
-
-def test_symlinks_out_of_the_workspace_are_removed_and_reported(local_executor, local_backend, tmp_path):
-    outside = tmp_path / "outside.txt"
-    outside.write_text("host file")
-    code = f"import os\nos.symlink('/', 'root')\nos.symlink({str(outside)!r}, 'out')\nos.mkfifo('pipe')"
-    result = local_executor.run("alice", "python", code)
-    assert sorted(s.split(" ")[0] for s in result.skipped) == ["out", "pipe", "root"]
-    assert "symlink" in " ".join(result.skipped)
-    root = local_backend.files.local_root("alice")
-    assert sorted(os.listdir(root)) == []
-    assert outside.read_text() == "host file"
 
 
 def test_the_sandbox_cannot_see_host_files_or_other_workspaces(local_executor, local_backend, sandbox_settings):
@@ -132,34 +47,38 @@ def test_the_sandbox_cannot_see_host_files_or_other_workspaces(local_executor, l
     assert found.stdout == ""
 
 
-def test_tmp_and_dev_shm_residue_never_reaches_the_next_user(local_executor):
-    local_executor.run("mallory", "shell", "echo bait > /tmp/residue; echo bait > /dev/shm/residue")
-    result = local_executor.run("alice", "shell", "ls -A /tmp /dev/shm")
-    assert "residue" not in result.stdout
+def _proc_views(executor, user_id: str, paths: str) -> str:
+    """What a run of `user_id` reads from the /proc files matching the glob patterns in `paths`."""
+    code = ("import glob\n"
+            f"for p in sorted(f for pattern in {paths.split()!r} for f in glob.glob(pattern)):\n"
+            "    print(p, open(p, 'rb').read())")
+    result = executor.run(user_id, "python", code)
+    assert result.ok, result
+    return result.stdout
 
 
-def test_background_process_does_not_outlive_its_run(local_executor):
-    token = str(900000 + uuid.uuid4().int % 99999)
-    first = local_executor.run("mallory", "shell", f"setsid sleep {token} > /dev/null 2>&1 & echo started")
-    assert first.stdout == "started\n"
-    assert not processes_with(token)
-    later = local_executor.run("alice", "shell", "ps -e -o args 2>/dev/null || ls /proc")
-    assert token not in later.stdout
+def test_no_command_line_in_the_sandbox_names_the_data_dir_or_the_user_id(local_executor, sandbox_settings):
+    # bwrap's own command line is every sandboxed process's /proc/1/cmdline: its options go through --args
+    seen = _proc_views(local_executor, "pat-7q3x", "/proc/*/cmdline")
+    assert "/proc/1/cmdline b" in seen and "--args" in seen
+    for secret in (str(sandbox_settings.data_dir), "pat-7q3x"):
+        assert secret not in seen, [line for line in seen.splitlines() if secret in line]
 
 
-def test_no_app_secret_is_visible_by_environment_or_proc(local_executor, monkeypatch):
-    secrets = {"DELTA3_SECRET_KEY": "s3cr3t-app-key", "GEMINI_API_KEY": "AIza-fake-gemini",
-               "AWS_SECRET_ACCESS_KEY": "aws-secret-value", "TWILIO_AUTH_TOKEN": "twilio-token-value"}
-    for name, value in secrets.items():
-        monkeypatch.setenv(name, value)
-    code = ("import os, glob\nprint(dict(os.environ))\n"
-            "for p in glob.glob('/proc/*/environ'):\n"
-            "    try: print(p, open(p, 'rb').read())\n"
-            "    except OSError as e: print(p, e)")
-    result = local_executor.run("alice", "python", code)
-    assert "HOME" in result.stdout
-    for value in secrets.values():
-        assert value not in result.stdout + result.stderr
+@pytest.mark.xfail(strict=True, reason="the kernel shows a bind mount's source as its path inside its filesystem "
+                   "(a symlink, --bind-fd or /proc/self/fd source shows the same); only a workspace stored at a "
+                   "path that names neither could hide it")
+def test_the_mount_table_in_the_sandbox_names_neither_the_data_dir_nor_the_user_id(local_executor, sandbox_settings):
+    seen = _proc_views(local_executor, "pat-7q3x", "/proc/self/mountinfo /proc/self/mounts")
+    assert " /workspace " in seen
+    for secret in (str(sandbox_settings.data_dir), "pat-7q3x"):
+        assert secret not in seen, [line for line in seen.splitlines() if secret in line]
+
+
+def test_dev_shm_residue_never_reaches_the_next_user(local_executor):
+    # $TMPDIR residue is in the contract suite; /dev/shm is the sandbox's other writable place
+    local_executor.run("mallory", "shell", "echo bait > /dev/shm/residue")
+    assert local_executor.run("alice", "shell", "ls -A /dev/shm").stdout == ""
 
 
 @pytest.mark.parametrize("host", ["1.1.1.1", "169.254.169.254"])
@@ -182,31 +101,6 @@ def test_the_hosts_loopback_is_unreachable_unless_network_is_enabled(sandbox_set
             "alice", "python", code)
     assert closed.stdout.startswith("blocked")
     assert opened.stdout == "connected\n"
-
-
-def test_concurrent_runs_of_one_user_keep_both_files(local_executor, local_backend):
-    results = _run_parallel(local_executor, [("alice", f"open('f{i}.txt', 'w').write('{i}')") for i in range(3)])
-    assert all(r.ok for r in results)
-    assert sorted(f.path for f in local_backend.files.list_files("alice")) == ["f0.txt", "f1.txt", "f2.txt"]
-
-
-def test_concurrent_runs_of_two_users_stay_apart(local_executor, local_backend):
-    code = "import os, time\nopen('mine.txt', 'w').write(os.environ['HOME']); time.sleep(0.3)\nprint(os.listdir('.'))"
-    alice, bob = _run_parallel(local_executor, [("alice", code), ("bob", code)])
-    assert alice.stdout == bob.stdout == "['mine.txt']\n"
-
-
-def test_files_written_before_a_failure_are_kept(local_executor, local_backend):
-    result = local_executor.run("alice", "python", "open('partial.txt', 'w').write('saved')\nraise SystemExit(3)")
-    assert result.exit_code == 3 and not result.ok and "exit code 3" in result.message
-    assert local_backend.files.read_bytes("alice", "partial.txt") == b"saved"
-
-
-def test_bad_requests_are_refused_before_anything_runs(local_executor):
-    with pytest.raises(ValidationError, match="Unknown run kind"):
-        local_executor.run("alice", "ruby", "puts 1")
-    with pytest.raises(ValidationError, match="larger than 100 KB"):
-        local_executor.run("alice", "python", "#" * 200_000)
 
 
 def test_missing_bwrap_refuses_to_run_and_says_how_to_fix(sandbox_settings, local_backend, monkeypatch):
@@ -260,19 +154,6 @@ def test_a_data_folder_the_sandbox_user_cannot_reach_is_explained(tmp_path, monk
         sandbox.hand_over(tmp_path, sandbox.HOST_UID)
 
 
-def test_sparse_files_count_at_their_full_size_against_the_quota(local_executor):
-    # each file is under the 5 MB per-file limit and takes almost no disk, but syncs and exports at 4 MB
-    code = "for i in range(50):\n    f = open(f's{i}', 'wb'); f.seek(4 * 1024 * 1024); f.write(b'x'); f.close()"
-    result = local_executor.run("mallory", "python", code + "\nimport time; time.sleep(1.5)")
-    assert result.limit_hit == "disk", result
-
-
-def test_many_empty_files_fill_the_quota_instead_of_the_hosts_inodes(local_executor):
-    code = "import os\nfor i in range(200_000):\n    os.close(os.open(f'e{i}', os.O_CREAT | os.O_WRONLY))"
-    result = local_executor.run("mallory", "python", code + "\nimport time; time.sleep(1.5)")
-    assert result.limit_hit == "disk", result
-
-
 @pytest.mark.parametrize("name, depth", [("d" * 200, 25), ("d", 70)], ids=["path-too-long", "too-deep"])
 def test_files_hidden_deep_in_folders_still_count_against_the_quota(local_executor, name, depth):
     # 25 levels of 200-character names is a path no path-based walk can open; 70 levels is past MAX_DEPTH
@@ -295,16 +176,6 @@ def test_kernel_interfaces_behind_most_sandbox_escapes_are_refused(local_executo
     result = local_executor.run("mallory", "python", code)
     assert result.stdout.split("\n")[:-1] == [f"{name} -1 1" for name in (
         "io_uring_setup", "userfaultfd", "bpf", "perf_event_open", "keyctl", "add_key", "request_key")], result
-
-
-def test_memory_spread_over_many_processes_hits_the_memory_limit(local_executor):
-    # RLIMIT_DATA caps each process; four children of 100 MB each are 400 MB for a 256 MB run
-    code = ("import os, time\nfor _ in range(4):\n    if os.fork() == 0:\n"
-            "        block = b'x' * (100 * 1024 * 1024)\n        time.sleep(5)\n        os._exit(0)\n"
-            "time.sleep(5)")
-    result = local_executor.run("mallory", "python", code)
-    assert result.limit_hit == "memory", result
-    assert "256 MB" in result.message
 
 
 def test_memory_outside_any_process_cannot_be_held(local_executor):

@@ -16,20 +16,6 @@ from delta3_core.executor.aws_lambda.client import LambdaExecutor
 from delta3_core.executor.aws_lambda.credentials import CredentialMinter, session_policy
 
 
-def test_in_process_lambda_runs_code_against_the_users_s3_workspace(lambda_executor, s3):
-    result = lambda_executor.run("alice", "python", "open('hello.txt', 'w').write('hi'); print('ran')")
-    assert result.ok and result.stdout == "ran\n" and result.files_changed == ["hello.txt"]
-    client, bucket = s3
-    assert client.get_object(Bucket=bucket, Key="users/alice/workspace/hello.txt")["Body"].read() == b"hi"
-    again = lambda_executor.run("alice", "shell", "cat hello.txt")
-    assert again.stdout == "hi" and again.files_changed == []
-
-
-def test_bad_requests_are_refused_before_invoking(lambda_executor):
-    with pytest.raises(ValidationError, match="Unknown run kind"):
-        lambda_executor.run("alice", "perl", "print 1")
-
-
 def test_the_session_policy_reaches_only_the_users_own_prefix():
     policy = session_policy("bucket-1", "alice")
     objects, listing = policy["Statement"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..contract import Limits
@@ -29,16 +30,16 @@ def sandbox_env(proxied: bool = False) -> dict[str, str]:
     return run_environment(WORKDIR, **registries)
 
 
-def bwrap_argv(bwrap: str, workspace: Path, limits: Limits, command: list[str],
-               info_fd: int | None = None, seccomp_fd: int | None = None, *,
-               proxy_socket: Path | None = None, fontlist: Path | None = None) -> list[str]:
-    """Full bwrap command line: fresh namespaces, read-only system, only `workspace` writable.
+def bwrap_options(workspace: Path, limits: Limits, info_fd: int | None = None,
+                  seccomp_fd: int | None = None, *, proxy_socket: Path | None = None,
+                  fontlist: Path | None = None) -> list[str]:
+    """bwrap's options: fresh namespaces, read-only system, only `workspace` writable.
 
     proxy_socket: the registry proxy's socket, bound in for the forwarder (network off only);
     fontlist: matplotlib's prebuilt font list, bound read-only into the run's cache.
     """
     tmpfs_bytes = str(min(limits.file_mb, TMPFS_MB_MAX) * 1024 * 1024)  # /tmp is RAM: keep it small
-    argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+    argv = ["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
             "--new-session", "--clearenv", "--hostname", "sandbox",
             "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
             "--ro-bind", "/usr", "/usr",
@@ -69,4 +70,23 @@ def bwrap_argv(bwrap: str, workspace: Path, limits: Limits, command: list[str],
     argv += ["--bind", str(workspace), WORKDIR, "--chdir", WORKDIR]
     for key, value in sandbox_env(proxied).items():
         argv += ["--setenv", key, value]
-    return argv + ["--", *command]
+    return argv
+
+
+def bwrap_command(bwrap: str, options: list[str], command: list[str]) -> tuple[list[str], int]:
+    """bwrap's argv with `options` read from a pipe (--args), and that pipe's read end (the caller passes
+    it to bwrap and closes it).
+
+    bwrap's command line is what every process in the sandbox reads as /proc/1/cmdline: passed there,
+    the options would tell the run the host's paths (data dir, user id) and its uid.
+    """
+    blob = b"".join(option.encode() + b"\0" for option in options)
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, blob)  # a few KB, far below a pipe's buffer: never blocks
+    except BaseException:
+        os.close(read_end)
+        raise
+    finally:
+        os.close(write_end)
+    return [bwrap, "--args", str(read_end), "--", *command], read_end

@@ -18,7 +18,7 @@ from ..supervisor.rlimits import with_limits
 from ..supervisor.scan import DEEP_NOTE, changed_paths, remove_specials, scan
 from ..supervisor.uids import hand_over, host_uid
 from . import cgroup
-from .bwrap import bwrap_argv
+from .bwrap import bwrap_command, bwrap_options
 from .forwarder import launch_with_forwarder
 from .probe import check_sandbox
 from .registry_proxy import shared_proxy
@@ -95,13 +95,17 @@ def _proxy_socket(limits: Limits) -> Path | None:
 def _start_sandbox(bwrap: str, root: Path, limits: Limits, uid: int | None, command: list[str],
                    proxy: Path | None, stdin_pipe: bool = False) -> Zygote:
     info_read, info_write = os.pipe()  # bwrap reports the sandbox's pid 1 here
-    seccomp = filter_fd()
-    fds = (info_write,) if seccomp is None else (info_write, seccomp)
+    fds = [info_write]
     try:
-        argv = bwrap_argv(bwrap, root, limits, with_limits(command, limits), info_fd=info_write,
-                          seccomp_fd=seccomp, proxy_socket=proxy, fontlist=fontlist_if_ready(RUN_PYTHON))
+        seccomp = filter_fd()
+        if seccomp is not None:
+            fds.append(seccomp)
+        options = bwrap_options(root, limits, info_fd=info_write, seccomp_fd=seccomp, proxy_socket=proxy,
+                                fontlist=fontlist_if_ready(RUN_PYTHON))
+        argv, args_fd = bwrap_command(bwrap, options, with_limits(command, limits))
+        fds.append(args_fd)
         proc = start(argv, env={}, cwd=str(root), limits=limits, limits_inside=True, as_uid=uid,
-                     pass_fds=fds, stdin_pipe=stdin_pipe)
+                     pass_fds=tuple(fds), stdin_pipe=stdin_pipe)
     except BaseException:
         os.close(info_read)
         raise

@@ -15,7 +15,7 @@ from ..contract import Limits
 from ..supervisor.environment import RUN_PYTHON
 from ..supervisor.rlimits import with_limits
 from ..supervisor.uids import hand_over, host_uid
-from .bwrap import bwrap_argv
+from .bwrap import bwrap_command, bwrap_options
 from .seccomp import filter_fd
 
 INSTALL_HINT = ("Install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: "
@@ -72,20 +72,21 @@ def check_sandbox(settings: Any) -> SandboxCheck:
 def _probe(bwrap: str, limits: Limits) -> SandboxCheck:
     uid = host_uid()
     with tempfile.TemporaryDirectory(prefix="delta3-probe-") as tmp:
-        command = with_limits([RUN_PYTHON, "-c", "print('ok')"], limits)
         seccomp = filter_fd()  # probed with the same filter every run gets
-        argv = bwrap_argv(bwrap, Path(tmp), limits, command, seccomp_fd=seccomp)
+        fds = [] if seccomp is None else [seccomp]
         as_uid = {"user": uid, "group": uid, "extra_groups": []} if uid is not None else {}
         try:
             if uid is not None:
                 hand_over(Path(tmp), uid)
-            done = subprocess.run(argv, capture_output=True, timeout=20, env={}, **as_uid,
-                                  pass_fds=() if seccomp is None else (seccomp,))
+            options = bwrap_options(Path(tmp), limits, seccomp_fd=seccomp)
+            argv, args_fd = bwrap_command(bwrap, options, with_limits([RUN_PYTHON, "-c", "print('ok')"], limits))
+            fds.append(args_fd)
+            done = subprocess.run(argv, capture_output=True, timeout=20, env={}, **as_uid, pass_fds=tuple(fds))
         except (OSError, subprocess.TimeoutExpired) as error:
             return SandboxCheck(False, False, f"Code cannot run: starting bwrap failed ({error}). " + USERNS_HINT)
         finally:
-            if seccomp is not None:
-                os.close(seccomp)
+            for fd in fds:
+                os.close(fd)
     if done.returncode != 0 or done.stdout.strip() != b"ok":
         detail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
         return SandboxCheck(False, False, f"Code cannot run: the sandbox failed to start ({detail[0][:200]}). "
