@@ -97,12 +97,16 @@ def run_plain(folder: Path, kind: str, source: str, limits: Limits, root: Path, 
     python = os.environ.get("DELTA3_SANDBOX_PYTHON") or (sys.executable if in_lambda() else RUN_PYTHON)
     argv = command_for(kind, source, python=python, shell="/bin/sh")
     # The image installs the libraries into the runtime's own site-packages: no PYTHONPATH needed.
-    env = run_environment(str(folder), tmpdir=str(run_tmp), path=LAMBDA_PATH, **{MARKER: marker})
-    seed_matplotlib_cache(run_tmp, _prebuilt_fontlist() or fontlist_if_ready(python))
+    run_cache = root / "run-cache"  # swept with run-tmp before and after every run
+    run_cache.mkdir(exist_ok=True)
+    env = run_environment(str(folder), tmpdir=str(run_tmp), cachedir=str(run_cache), path=LAMBDA_PATH,
+                          **{MARKER: marker})
+    seed_matplotlib_cache(run_cache, _prebuilt_fontlist() or fontlist_if_ready(python))
     uid = host_uid(sandboxed=False)  # only when run as root (tests): unprivileged, so NPROC applies
     if uid is not None:
         hand_over(folder, uid)
         hand_over(run_tmp, uid)
+        hand_over(run_cache, uid)
     try:
         outcome = supervise(argv, env=env, cwd=str(folder), limits=limits, watch_dir=folder, as_uid=uid)
     except OSError as error:

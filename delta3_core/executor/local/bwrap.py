@@ -21,13 +21,14 @@ ETC_FILES = ("ld.so.cache", "alternatives", "ssl", "ca-certificates", "localtime
 SYSTEM_CACHES = ("/var/cache/fontconfig",)
 NETWORK_ETC_FILES = ("resolv.conf", "hosts", "nsswitch.conf", "gai.conf")
 TMPFS_MB_MAX = 64
+CACHEDIR = "/run/cache"  # tools' caches: a tmpfs of the run's own, apart from /tmp and the workspace
 
 
 def sandbox_env(proxied: bool = False) -> dict[str, str]:
     """The whole environment a sandboxed run sees: pip and npm pointed at this host's registries
     (through the forwarder to the registry proxy when the network is off)."""
     registries = configured_registries().run_env(PROXY_URL if proxied else None)
-    return run_environment(WORKDIR, **registries)
+    return run_environment(WORKDIR, cachedir=CACHEDIR, **registries)
 
 
 def bwrap_options(workspace: Path, limits: Limits, info_fd: int | None = None,
@@ -47,7 +48,8 @@ def bwrap_options(workspace: Path, limits: Limits, info_fd: int | None = None,
             "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
             "--proc", "/proc", "--dev", "/dev",
             "--size", tmpfs_bytes, "--tmpfs", "/tmp",
-            "--size", tmpfs_bytes, "--tmpfs", "/dev/shm"]
+            "--size", tmpfs_bytes, "--tmpfs", "/dev/shm",
+            "--size", tmpfs_bytes, "--tmpfs", CACHEDIR]
     names = ETC_FILES + (NETWORK_ETC_FILES if limits.network else ())
     for name in names:
         path = Path("/etc") / name
@@ -57,7 +59,7 @@ def bwrap_options(workspace: Path, limits: Limits, info_fd: int | None = None,
         if Path(path).is_dir():
             argv += ["--ro-bind", path, path]
     if fontlist is not None:
-        argv += ["--ro-bind", str(fontlist), f"/tmp/{MATPLOTLIB_CACHE}/{fontlist.name}"]
+        argv += ["--ro-bind", str(fontlist), f"{CACHEDIR}/{MATPLOTLIB_CACHE}/{fontlist.name}"]
     proxied = proxy_socket is not None and not limits.network
     if proxied:
         argv += ["--ro-bind", str(proxy_socket), PROXY_SOCKET]

@@ -1,7 +1,7 @@
 """matplotlib's font list, built once from the system fonts and given to every run (read-only or copied).
 
-Runs keep their caches in their own empty tmp (environment.py); rebuilt there, the font list would cost
-about half a second on every plotting run.
+Runs keep their caches in a folder of their own, emptied with the run (environment.py); rebuilt there, the
+font list would cost about half a second on every plotting run.
 """
 
 from __future__ import annotations
@@ -63,10 +63,10 @@ def _build_fontlist(python: str) -> Path | None:
     return found[0]
 
 
-def seed_matplotlib_cache(tmp: Path, fontlist: Path | None) -> None:
-    """Copy a prebuilt font list into a run's own cache folder (the Lambda's way of matplotlib_fontlist)."""
+def seed_matplotlib_cache(cachedir: Path, fontlist: Path | None) -> None:
+    """Copy a prebuilt font list into a run's own cache folder (where it cannot be bound read-only)."""
     if fontlist is None or not fontlist.is_file():
         return
-    target = tmp / MATPLOTLIB_CACHE
+    target = cachedir / MATPLOTLIB_CACHE
     target.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(fontlist, target / fontlist.name)
