@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -116,3 +117,41 @@ def test_pip_and_npm_install_from_the_real_registries(roomy_executor):
     result = roomy_executor.run("alice", "shell", "pip install -q six && python3 -c 'import six; print(six.__name__)'"
                                 " && npm install -g -s is-number && node -e 'console.log(require(\"is-number\")(5))'")
     assert result.stdout.split() == ["six", "true"], result
+
+
+def wait_for_waiting_sandbox(user: str) -> None:
+    """Block until the sandbox for `user`'s next run has been started ahead (it starts in the background)."""
+    from delta3_core.executor.local.zygote import POOL
+
+    for _ in range(3000):
+        with POOL._lock:
+            if any(key[0] == user for key in POOL._waiting):
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"no sandbox was started ahead for {user}")
+
+
+def test_a_pandas_run_leaves_that_users_next_sandbox_with_pandas_imported(roomy_executor):
+    roomy_executor.run("alice", "python", "import pandas as pd\nprint(pd.DataFrame({'a': [1]}).shape)")
+    wait_for_waiting_sandbox("alice")
+    check = "import sys\nprint('pandas' in sys.modules, [n for n in dir() if not n.startswith('__')])"
+    assert roomy_executor.run("alice", "python", check).stdout == "True ['sys']\n"  # and a clean namespace
+    assert roomy_executor.run("bob", "python", check).stdout == "False ['sys']\n"
+
+
+def test_a_workspace_module_named_like_a_library_is_imported_as_a_fresh_python_would(roomy_executor):
+    roomy_executor.run("alice", "python", "open('numpy.py', 'w').write('VALUE = \"mine\"')\nimport numpy")
+    wait_for_waiting_sandbox("alice")
+    result = roomy_executor.run("alice", "python", "import numpy\nprint(numpy.VALUE)")
+    assert result.stdout == "mine\n", result
+
+
+def test_a_pth_file_among_installed_packages_runs_only_inside_its_users_run(roomy_executor):
+    # .pth files of pip-installed packages run code at interpreter start: never in a sandbox waiting unsupervised
+    code = ("import os, site\nfolder = site.getusersitepackages()\nos.makedirs(folder)\n"
+            "open(os.path.join(folder, 'log.pth'), 'w')"
+            ".write(\"import os; open('/workspace/pth.log', 'a').write('ran ')\")")
+    roomy_executor.run("alice", "python", code)
+    wait_for_waiting_sandbox("alice")
+    result = roomy_executor.run("alice", "python", "print(open('pth.log').read())")
+    assert result.stdout == "ran \n" and "pth.log" in result.files_changed, result

@@ -24,7 +24,7 @@ from .probe import check_sandbox
 from .registry_proxy import shared_proxy
 from .seccomp import filter_fd
 from .slots import SLOTS
-from .zygote import POOL, Zygote, zygote_source
+from .zygote import POOL, Zygote, preloads_for, zygote_source
 
 SLOT_WAIT_MARGIN_S = 10  # a waiting run gives the ones ahead of it their wall time plus this
 UNSAFE_NOTE = " (Ran WITHOUT a sandbox: DELTA3_UNSAFE_NO_SANDBOX is on.)"
@@ -84,7 +84,8 @@ def _sandboxed(root: Path, kind: str, source: str, limits: Limits, bwrap: str, w
         if zygote.cgroup is not None:
             cgroup.remove(zygote.cgroup)
         if warm_key:
-            POOL.prepare(key, lambda: _start_zygote(bwrap, root, limits, uid, proxy))
+            preload = preloads_for(kind, source, root)
+            POOL.prepare(key, lambda: _start_zygote(bwrap, root, limits, uid, proxy, preload))
 
 
 def _proxy_socket(limits: Limits) -> Path | None:
@@ -121,8 +122,9 @@ def _start_sandbox(bwrap: str, root: Path, limits: Limits, uid: int | None, comm
     return Zygote(proc, info_read, group)
 
 
-def _start_zygote(bwrap: str, root: Path, limits: Limits, uid: int | None, proxy: Path | None) -> Zygote:
-    command = [RUN_PYTHON, "-c", zygote_source(RUN_SHELL, forwarder=proxy is not None)]
+def _start_zygote(bwrap: str, root: Path, limits: Limits, uid: int | None, proxy: Path | None,
+                  preload: tuple[str, ...] = ()) -> Zygote:
+    command = [RUN_PYTHON, "-s", "-c", zygote_source(RUN_SHELL, forwarder=proxy is not None, preload=preload)]
     return _start_sandbox(bwrap, root, limits, uid, command, proxy, stdin_pipe=True)
 
 
