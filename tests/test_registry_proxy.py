@@ -152,3 +152,13 @@ def test_pypi_also_allows_its_file_host_and_a_local_mirror_is_marked_local(monke
         assert configured_registries().pip_index == registries_module.PYPI
     finally:
         configured_registries.cache_clear()
+
+
+def test_a_run_never_sees_the_operators_registry_credentials():
+    registries = Registries("https://deploy:s3cret-token@mirror.example/simple/", ("https://u:p@extra.example/s/",),
+                            "https://npm-user:npm-pass@npm.example/")
+    env = registries.run_env("http://127.0.0.1:3128")
+    assert env["PIP_INDEX_URL"] == "https://mirror.example/simple/"
+    assert env["PIP_EXTRA_INDEX_URL"] == "https://extra.example/s/" and env["NPM_CONFIG_REGISTRY"] == "https://npm.example/"
+    assert "s3cret" not in str(env) and env["HTTPS_PROXY"] == "http://127.0.0.1:3128"
+    assert Origin("https", "mirror.example", 443) in registries.origins()

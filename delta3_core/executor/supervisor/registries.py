@@ -10,7 +10,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 PYPI = "https://pypi.org/simple"
 PYPI_FILES = "https://files.pythonhosted.org"  # where pypi.org's index links its files
@@ -49,6 +49,14 @@ def origin_of(url: str) -> Origin | None:
     return Origin(parts.scheme, parts.hostname.lower(), port)
 
 
+def without_credentials(url: str) -> str:
+    """`url` without a user:password@ part."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
 @dataclass(frozen=True)
 class Registries:
     """The pip index (and extra indexes) and the npm registry a run is pointed at."""
@@ -65,10 +73,14 @@ class Registries:
         return frozenset(origin for origin in map(origin_of, urls) if origin is not None)
 
     def run_env(self, proxy_url: str | None) -> dict[str, str]:
-        """What pip and npm inside a run need to find these registries (through `proxy_url` if given)."""
-        env = {"PIP_INDEX_URL": self.pip_index, "NPM_CONFIG_REGISTRY": self.npm}
+        """What pip and npm inside a run need to find these registries (through `proxy_url` if given).
+
+        Without credentials: a run can read its environment, and the operator's registry token is not its.
+        """
+        env = {"PIP_INDEX_URL": without_credentials(self.pip_index),
+               "NPM_CONFIG_REGISTRY": without_credentials(self.npm)}
         if self.pip_extra:
-            env["PIP_EXTRA_INDEX_URL"] = " ".join(self.pip_extra)
+            env["PIP_EXTRA_INDEX_URL"] = " ".join(map(without_credentials, self.pip_extra))
         if proxy_url:
             for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
                 env[name] = proxy_url
