@@ -3,8 +3,8 @@
 # the Twilio webhook URL and the settings for the Streamlit app.
 #
 # Usage: ./deploy.sh <stage>            (stage: dev, prod, ...; the stack is named delta3-<stage>)
-# Needs: AWS credentials (aws configure / AWS_PROFILE), the AWS CLI, the SAM CLI, and python3.12
-#        (or Docker, with SAM_USE_CONTAINER=1). Secrets come from the environment or .env.<stage>:
+# Needs: AWS credentials (aws configure / AWS_PROFILE), the AWS CLI, the SAM CLI, a running Docker (it
+#        builds the executor's container image), and python3.12 (or SAM_USE_CONTAINER=1). Secrets come from the environment or .env.<stage>:
 #        DELTA3_SECRET_KEY, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_PHONE_NUMBER;
 #        optional: DELTA3_MODEL, DELTA3_PUBLIC_URL, SAM_PARAMETERS (extra "Name=Value ..." overrides).
 set -euo pipefail
@@ -61,6 +61,11 @@ stage_code() {  # stage_code <function> <package>...
 stage_code executor delta3_core executor_lambda
 stage_code webhook delta3_core sms_webhook
 
+# The executor is a container image (executor_lambda/Dockerfile), which sam build makes with Docker.
+if ! docker info >/dev/null 2>&1; then
+  echo "error: sam build needs a running Docker to build the executor's container image (docker info failed)." >&2
+  exit 1
+fi
 build_flags=(--template-file infrastructure/template.yaml --build-dir ".aws-sam/build-$stage" --cached
              --cache-dir ".aws-sam/cache-$stage")
 if [ "${SAM_USE_CONTAINER:-0}" = 1 ]; then
@@ -81,7 +86,7 @@ parameters=("Stage=$stage" "SecretKey=$DELTA3_SECRET_KEY" "TwilioAccountSid=$TWI
 
 echo "==> sam deploy ($stack)"
 sam deploy --template-file ".aws-sam/build-$stage/template.yaml" --stack-name "$stack" \
-  --capabilities CAPABILITY_IAM --resolve-s3 --no-confirm-changeset --no-fail-on-empty-changeset \
+  --capabilities CAPABILITY_IAM --resolve-s3 --resolve-image-repos --no-confirm-changeset --no-fail-on-empty-changeset \
   --tags "delta3:stage=$stage" --parameter-overrides "${parameters[@]}"
 
 output() {

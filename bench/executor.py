@@ -1,4 +1,5 @@
-"""Benchmark: p50 of execute_python("pass") through the local executor vs a bare `python3 -I -c pass`.
+"""Benchmark: p50 of execute_python("pass") through the local executor vs a bare `python3 -I -c pass`;
+then of `import pandas` (a user's first run, and a repeat run whose sandbox pre-imported it).
 
 Run: python bench/executor.py [runs]   (target: ratio <= 1.3; printed, not asserted)
 """
@@ -50,9 +51,32 @@ def main(runs: int = 40) -> None:
         print(f"executor python 'pass' (bwrap) p50 {p50(sandboxed):7.1f} ms")
         print(f"executor, user's first run     p50 {p50(cold):7.1f} ms  ({p50(cold) / p50(bare):.2f}x)")
         print(f"ratio (warm)                       {p50(sandboxed) / p50(bare):5.2f}x  (target <= 1.3x)")
+        bench_pandas(executor, max(3, runs // 8))
     finally:
         POOL.clear()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def bench_pandas(executor, runs: int) -> None:
+    """`import pandas` in a run: a user's first run, and a repeat run (whose sandbox pre-imported it)."""
+    code = "import pandas"
+    bare, cold, warm = [], [], []
+    executor.run("pandas-user", "python", code)  # this user's last run imported pandas
+    for i in range(runs):
+        time.sleep(2)  # a model turn lies between a user's runs: the next sandbox is ready by then
+        start = time.perf_counter()
+        subprocess.run([SANDBOX_PYTHON, "-I", "-c", code], check=True)
+        bare.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        assert executor.run("pandas-user", "python", code).exit_code == 0
+        warm.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        assert executor.run(f"pandas-cold{i}", "python", code).exit_code == 0
+        cold.append(time.perf_counter() - start)
+    print(f"bare python3 -c 'import pandas' p50 {p50(bare):7.1f} ms")
+    print(f"executor, first run (cold)      p50 {p50(cold):7.1f} ms  ({p50(cold) / p50(bare):.2f}x)")
+    print(f"executor, repeat run (warm)     p50 {p50(warm):7.1f} ms  ({p50(warm) / p50(bare):.2f}x; "
+          "its sandbox pre-imported pandas)")
 
 
 if __name__ == "__main__":

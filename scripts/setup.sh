@@ -4,8 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-runtime}"
-# bubblewrap: the sandbox; python3 + numpy/matplotlib: what code in the sandbox runs with.
-system_packages=(bubblewrap python3 python3-venv python3-numpy python3-matplotlib)
+# bubblewrap: the sandbox. The rest is the runtime code in the sandbox gets (README: "Code runs"):
+# Debian's python3 with the data libraries, pip for per-user installs, and Node.js with npm.
+system_packages=(bubblewrap python3 python3-venv python3-pip python3-numpy python3-pandas python3-scipy
+                 python3-sympy python3-matplotlib python3-requests python3-pil python3-bs4 python3-openpyxl
+                 python3-lxml fontconfig nodejs)
+# Debian's npm package conflicts with NodeSource's nodejs, which bundles npm: ask for it only when missing.
+command -v npm >/dev/null || system_packages+=(npm)
 [ "$profile" = dev ] && system_packages+=(chromium)
 
 missing=()

@@ -161,6 +161,8 @@ def test_the_model_is_told_whether_code_runs_have_network_access(tmp_path, fake_
     said = request.system_text + " ".join(str(d) for d in request.body["tools"])
     assert ("no network" in said or "without network" in said) is not network
     assert ("have network access" in said) is network
+    # either way it may install packages, and knows where they go
+    assert "pip install <pkg>" in said and "npm install -g <pkg>" in said and ".delta3" in said
 
 
 def test_text_streams_in_pieces_and_the_final_event_has_the_whole_answer(services, alice, fake_gemini):

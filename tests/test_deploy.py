@@ -56,7 +56,8 @@ def project(tmp_path):
             (root / package).mkdir()
     (root / "delta3_core" / "__pycache__").mkdir(exist_ok=True)  # must not be shipped
     bin_dir = _mkdir(tmp_path / "bin")
-    for name, text in (("sam", FAKE_SAM), ("aws", FAKE_AWS), ("python3.12", "#!/bin/sh\n")):
+    for name, text in (("sam", FAKE_SAM), ("aws", FAKE_AWS), ("python3.12", "#!/bin/sh\n"),
+                       ("docker", '#!/bin/sh\n[ -z "$FAKE_NO_DOCKER" ]\n')):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     log = tmp_path / "calls.log"
@@ -118,7 +119,8 @@ def test_deploy_builds_deploys_and_prints_what_to_configure(project):
     staged = Path(str(project[2]) + ".staged").read_text().split()
     assert "./webhook/sms_webhook/__init__.py" in staged and "./webhook/delta3_core/config.py" in staged
     assert "./webhook/requirements.txt" in staged and "./executor/requirements.txt" in staged
-    assert "./executor/executor_lambda" in staged
+    assert "./executor/executor_lambda" in staged and "./executor/executor_lambda/Dockerfile" in staged
+    assert "--resolve-image-repos" in deploy  # the executor image needs an ECR repository
     assert not any("__pycache__" in path or "/tests" in path for path in staged)
 
     assert OUTPUTS["TwilioWebhookUrl"] in result.stdout
@@ -127,6 +129,25 @@ def test_deploy_builds_deploys_and_prints_what_to_configure(project):
     assert 'DELTA3_PUBLIC_URL = "https://abc123.execute-api.eu-west-1.amazonaws.com"' in result.stdout
     assert "aws iam create-access-key --user-name delta3-dev-appuser" in result.stdout
     assert SECRET not in result.stdout + result.stderr
+
+
+def test_deploy_without_a_running_docker_says_the_executor_image_needs_it(project):
+    result = run(project, "deploy.sh", "dev", env={"DELTA3_SECRET_KEY": SECRET, "FAKE_NO_DOCKER": "1", **TWILIO})
+    assert result.returncode == 1 and "Docker" in result.stderr and "executor's container image" in result.stderr
+    assert "sam" not in calls(project)
+
+
+def test_executor_image_installs_the_requirements_and_runs_the_handler():
+    dockerfile = (ROOT / "executor_lambda" / "Dockerfile").read_text()
+    assert dockerfile.splitlines()[-1] == 'CMD ["executor_lambda.handler.handler"]'
+    assert "FROM public.ecr.aws/lambda/python:3.12" in dockerfile and "/usr/local/bin/node" in dockerfile
+    assert "pip install --no-cache-dir -r /tmp/requirements.txt" in dockerfile
+    wanted = {"numpy", "pandas", "scipy", "sympy", "matplotlib", "requests", "pillow", "beautifulsoup4", "openpyxl",
+              "lxml"}
+    listed = {re.split(r"[<>=]", line)[0] for line in
+              (ROOT / "infrastructure" / "requirements-executor.txt").read_text().splitlines()
+              if line and not line.startswith("#")}
+    assert wanted <= listed
 
 
 def test_environment_wins_over_the_stage_env_file(project):

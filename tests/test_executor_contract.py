@@ -122,7 +122,7 @@ def test_a_memory_bomb_is_stopped_with_a_memory_message(executor):
 
 
 def test_memory_spread_over_many_processes_hits_the_memory_limit(executor):
-    # RLIMIT_AS caps each process; four children of 100 MB each are 400 MB for a 256 MB run
+    # RLIMIT_DATA caps each process; four children of 100 MB each are 400 MB for a 256 MB run
     code = ("import os, time\nfor _ in range(4):\n    if os.fork() == 0:\n"
             "        block = b'x' * (100 * 1024 * 1024)\n        time.sleep(5)\n        os._exit(0)\n"
             "time.sleep(5)")
@@ -218,3 +218,77 @@ def test_no_secret_is_visible_by_environment_or_proc(executor, monkeypatch):
     assert "HOME" in result.stdout and "/proc/" in result.stdout
     for secret in (*secrets.values(), "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID"):
         assert secret not in result.stdout + result.stderr
+
+
+# -- the runtime (issue 15) --------------------------------------------------------------------
+LIBRARIES = ("numpy", "pandas", "scipy", "sympy", "matplotlib", "requests", "PIL", "bs4", "openpyxl", "lxml")
+
+
+def roomy(executor):
+    """Room for real work (big imports, a plot) on a busy 2-core machine."""
+    return executor.with_settings(run_wall_s=120.0, run_memory_mb=512)
+
+
+def test_every_listed_library_imports(executor):
+    code = f"import {', '.join(LIBRARIES)}\nprint('imported', len([{', '.join(LIBRARIES)}]))"
+    result = roomy(executor).run("alice", "python", code)
+    assert result.ok and result.stdout == f"imported {len(LIBRARIES)}\n", result
+
+
+def test_node_runs_and_npm_is_there(executor):
+    result = roomy(executor).run("alice", "shell", "node -e 'console.log(6 * 7)' && npm --version")
+    assert result.ok and result.stdout.splitlines()[0] == "42", result
+
+
+def test_a_large_address_space_reservation_no_longer_dies(executor):
+    # What V8, Go and the JVM do at start: reserve gigabytes of address space, and commit a little of it.
+    code = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.mmap.restype = ctypes.c_void_p\n"
+            "libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,"
+            " ctypes.c_long]\n"
+            "address = libc.mmap(None, 8 << 30, 0, 0x22, -1, 0)  # PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS\n"
+            "print('reserved 8 GB' if address not in (None, ctypes.c_void_p(-1).value) else"
+            " f'refused {ctypes.get_errno()}')")
+    result = executor.run("alice", "python", code)
+    assert result.ok and result.stdout == "reserved 8 GB\n", result
+
+
+@pytest.mark.parametrize("code", [
+    "block = bytearray(2 * 1024 ** 3)\nprint('allocated')",  # one real 2 GB allocation
+    "import mmap\nm = mmap.mmap(-1, 2 << 30)\nfor i in range(0, len(m), 4096): m[i] = 1\nprint('filled')",  # shared
+])
+def test_a_real_two_gigabyte_allocation_still_dies_with_the_memory_message(executor, code):
+    result = executor.run("alice", "python", code)
+    assert result.limit_hit == "memory", result
+    assert "256 MB" in result.message and "allocated" not in result.stdout and "filled" not in result.stdout
+
+
+def test_a_plot_run_changes_only_the_plot_and_leaves_no_caches(executor):
+    code = ("import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.title('squares {}')\n"
+            "plt.savefig('plot.png')\nprint('saved')")
+    runner = roomy(executor)
+    for attempt in range(2):  # the first run of a process may build the shared font list; the next uses it
+        result = runner.run("alice", "python", code.format(attempt))
+        assert result.ok and result.files_changed == ["plot.png"], result
+        assert "Fontconfig" not in result.stderr, result.stderr
+    assert list(executor.stored("alice")) == ["plot.png"]
+    assert executor.run("alice", "shell", 'ls -A "$TMPDIR"').stdout == ""
+
+
+def test_packages_a_user_installs_persist_and_stay_invisible_to_others(executor):
+    # where `pip install` puts packages (installing for real is in test_executor_runtime.py)
+    code = ("import os, site\nprint(site.getuserbase() == os.path.join(os.environ['HOME'], '.delta3', 'python'))\n"
+            "path = os.path.join(site.getusersitepackages(), 'mine_pkg.py')\nos.makedirs(os.path.dirname(path))\n"
+            "open(path, 'w').write('VALUE = 7')")
+    result = executor.run("alice", "python", code)
+    assert result.stdout == "True\n", result
+    assert [path for path in executor.stored("alice") if path.endswith("mine_pkg.py")], executor.stored("alice")
+    assert executor.run("alice", "python", "import mine_pkg; print(mine_pkg.VALUE)").stdout == "7\n"
+    assert "ModuleNotFoundError" in executor.run("bob", "python", "import mine_pkg").stderr
+
+
+def test_installed_packages_count_against_the_quota(executor):
+    code = ("import os, site, time\nfolder = os.path.join(site.getusersitepackages(), 'big')\nos.makedirs(folder)\n"
+            "for i in range(10):\n    open(os.path.join(folder, f'{i}.so'), 'wb').write(os.urandom(4 << 20))\n"
+            "time.sleep(5)")
+    result = executor.run("alice", "python", code)
+    assert result.limit_hit == "disk" and "storage quota" in result.message, result

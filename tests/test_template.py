@@ -117,8 +117,10 @@ def test_secrets_are_noecho_parameters(template):
 def test_executor_is_per_tenant_and_holds_nothing(template):
     executor = template["Resources"]["ExecutorFunction"]["Properties"]
     assert executor["TenancyConfig"] == {"TenantIsolationMode": "PER_TENANT"}
-    assert executor["Runtime"] == "python3.12"
-    assert executor["Handler"] == "executor_lambda/handler.handler"
+    assert executor["PackageType"] == "Image" and "Runtime" not in executor and "Handler" not in executor
+    metadata = template["Resources"]["ExecutorFunction"]["Metadata"]
+    assert metadata["DockerContext"] == ".build/executor"
+    assert metadata["Dockerfile"] == "executor_lambda/Dockerfile" and (ROOT / metadata["Dockerfile"]).is_file()
     assert executor["MemorySize"] == {"Ref": "ExecutorMemorySize"}
     assert executor["Timeout"] == {"Ref": "ExecutorTimeout"}
     assert executor["EphemeralStorage"] == {"Size": {"Ref": "ExecutorEphemeralStorage"}}
@@ -212,8 +214,13 @@ def test_each_handler_exists_in_the_code_deploy_sh_stages_for_it(template):
                   re.findall(r"^stage_code (\w+) (.+)$", (ROOT / "deploy.sh").read_text(), re.M))
     for resource in resources(template, "AWS::Serverless::Function").values():
         properties = resource["Properties"]
-        module, function = properties["Handler"].replace("/", ".").rsplit(".", 1)
+        if properties.get("PackageType") == "Image":  # the handler is the image's CMD
+            cmd = re.search(r'^CMD \["(.+)"\]$', (ROOT / resource["Metadata"]["Dockerfile"]).read_text(), re.M)
+            module, function = cmd.group(1).rsplit(".", 1)
+            code_folder = resource["Metadata"]["DockerContext"].removeprefix(".build/")
+        else:
+            module, function = properties["Handler"].replace("/", ".").rsplit(".", 1)
+            code_folder = properties["CodeUri"].removeprefix(".build/")
         source = ROOT / (module.replace(".", "/") + ".py")
-        assert re.search(rf"^def {function}\(", source.read_text(), re.M), properties["Handler"]
-        code_folder = properties["CodeUri"].removeprefix(".build/")
+        assert re.search(rf"^def {function}\(", source.read_text(), re.M), module
         assert module.split(".")[0] in staged[code_folder] and "delta3_core" in staged[code_folder]

@@ -156,11 +156,13 @@ def test_hidden_files_and_caches_stay_out_of_the_way_until_asked_for(files_page,
     ws.write_text("app.py", "print(1)\n")
     ws.write_text(".config/matplotlib/fontlist.json", "{}")
     ws.write_bytes("__pycache__/app.cpython-311.pyc", b"\x00")
+    ws.write_text(".delta3/python/lib/python3.11/site-packages/demo/__init__.py", "")  # pip install
     at = files_page()
     assert listed(at) == ["app.py"]
     assert at.selectbox(key="open_choice").options == ["app.py"]
     at.toggle(key="show_hidden").set_value(True).run()
     assert "__pycache__/app.cpython-311.pyc" in listed(at) and ".config/matplotlib/fontlist.json" in listed(at)
+    assert ".delta3/python/lib/python3.11/site-packages/demo/__init__.py" in listed(at)
 
 
 def test_target_folders_read_as_words(files_page, ws):

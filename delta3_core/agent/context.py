@@ -22,10 +22,16 @@ Tools: write_file(path, content), read_file(path), list_files(path="."), delete_
 execute_python(code), execute_shell(command). Paths are relative to the workspace root. Code runs in a \
 sandbox in the workspace folder, with time and memory limits. Run code to check it rather than guessing its \
 output, read a file before changing it, and report real results. Earlier tool calls appear in the \
-conversation as "[tool call]" notes: they are records, not something to repeat."""
+conversation as "[tool call]" notes: they are records, not something to repeat.
+
+Runtime: Python 3 with numpy, pandas, scipy, sympy, matplotlib, requests, pillow, beautifulsoup4, openpyxl \
+and lxml; Node.js with npm. You may install more packages: `pip install <pkg>` and `npm install -g <pkg>` \
+(from execute_shell) put them in the workspace's hidden .delta3 folder, where later runs find them; they \
+count against the user's storage quota, so install only what the task needs."""
 _NETWORK = {
-    False: "Code runs without network access: nothing can be downloaded or installed.",
-    True: "You have network access in code runs: downloads and pip install work.",
+    False: "Code runs without network access, except pip and npm reaching the package registries: "
+           "nothing else can be downloaded.",
+    True: "You have network access in code runs: downloads and package installs work.",
 }
 
 _CHANNELS = {

@@ -9,6 +9,8 @@ from .runs import report
 def execute_shell(ctx: ToolContext, command: str) -> ToolResult:
     """Run a shell command (bash) in the workspace folder (a sandbox) and return its output.
 
+    node and npm are available; `pip install <pkg>` and `npm install -g <pkg>` keep packages for later runs.
+
     Args:
         command: The command line to run, e.g. "python -m pytest -q" or "ls -la".
     """

@@ -21,6 +21,7 @@ from ...errors import Delta3Error
 from ..contract import ExecutorError, Limits, RunResult, ValidationError
 from ..supervisor import procfs
 from ..supervisor.environment import RUN_PYTHON, command_for, run_environment
+from ..supervisor.fontlist import FONTLIST_GLOB, fontlist_if_ready, seed_matplotlib_cache
 from ..supervisor.outcome import to_result
 from ..supervisor.process import supervise, wait_gone
 from ..supervisor.uids import hand_over, host_uid
@@ -30,6 +31,7 @@ from .protocol import MAX_OUTPUT_KB, fit_result, parse_event
 MARKER = "DELTA3_RUN_MARKER"
 CACHE_NAME = "delta3-cache"
 LAMBDA_PATH = "/var/lang/bin:/usr/local/bin:/usr/bin:/bin"
+PREBUILT_FONTLIST_DIR = "/opt/delta3/matplotlib"  # made by executor_lambda/Dockerfile
 
 
 def in_lambda() -> bool:
@@ -94,14 +96,17 @@ def run_plain(folder: Path, kind: str, source: str, limits: Limits, root: Path, 
     run_tmp.mkdir(exist_ok=True)
     python = os.environ.get("DELTA3_SANDBOX_PYTHON") or (sys.executable if in_lambda() else RUN_PYTHON)
     argv = command_for(kind, source, python=python, shell="/bin/sh")
-    extra = {MARKER: marker}
-    if os.environ.get("LAMBDA_TASK_ROOT"):  # the libraries packaged with the function (numpy, ...)
-        extra["PYTHONPATH"] = os.environ["LAMBDA_TASK_ROOT"]
-    env = run_environment(str(folder), tmpdir=str(run_tmp), path=LAMBDA_PATH, **extra)
+    # The image installs the libraries into the runtime's own site-packages: no PYTHONPATH needed.
+    run_cache = root / "run-cache"  # swept with run-tmp before and after every run
+    run_cache.mkdir(exist_ok=True)
+    env = run_environment(str(folder), tmpdir=str(run_tmp), cachedir=str(run_cache), path=LAMBDA_PATH,
+                          **{MARKER: marker})
+    seed_matplotlib_cache(run_cache, _prebuilt_fontlist() or fontlist_if_ready(python))
     uid = host_uid(sandboxed=False)  # only when run as root (tests): unprivileged, so NPROC applies
     if uid is not None:
         hand_over(folder, uid)
         hand_over(run_tmp, uid)
+        hand_over(run_cache, uid)
     try:
         outcome = supervise(argv, env=env, cwd=str(folder), limits=limits, watch_dir=folder, as_uid=uid)
     except OSError as error:
@@ -109,6 +114,11 @@ def run_plain(folder: Path, kind: str, source: str, limits: Limits, root: Path, 
     finally:
         kill_strays(marker)  # before the push: a leftover could swap a file for a link to the handler's files
     return to_result(outcome, limits)
+
+
+def _prebuilt_fontlist() -> Path | None:
+    """The matplotlib font list the image built (executor_lambda/Dockerfile), if there is one."""
+    return next(iter(sorted(Path(PREBUILT_FONTLIST_DIR).glob(FONTLIST_GLOB))), None)
 
 
 def kill_strays(marker: str | None) -> None:

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 from ..contract import ExecutorError, Limits, RunResult, SandboxUnavailableError, check_request
 from ..supervisor.environment import RUN_PYTHON, RUN_SHELL, command_for, run_environment
+from ..supervisor.fontlist import fontlist_if_ready
 from ..supervisor.outcome import Outcome, to_result
 from ..supervisor.process import collect, start, supervise, wait_gone
+from ..supervisor.registries import configured_registries
 from ..supervisor.rlimits import with_limits
 from ..supervisor.scan import DEEP_NOTE, changed_paths, remove_specials, scan
 from ..supervisor.uids import hand_over, host_uid
+from . import cgroup
 from .bwrap import bwrap_command, bwrap_options
+from .forwarder import launch_with_forwarder
 from .probe import check_sandbox
+from .registry_proxy import shared_proxy
 from .seccomp import filter_fd
 from .slots import SLOTS
-from .zygote import POOL, Zygote, zygote_source
+from .zygote import POOL, Zygote, preloads_for, zygote_source
 
 SLOT_WAIT_MARGIN_S = 10  # a waiting run gives the ones ahead of it their wall time plus this
 UNSAFE_NOTE = " (Ran WITHOUT a sandbox: DELTA3_UNSAFE_NO_SANDBOX is on.)"
@@ -60,32 +64,45 @@ def _sandboxed(root: Path, kind: str, source: str, limits: Limits, bwrap: str, w
     uid = host_uid()
     if uid is not None:
         hand_over(root, uid)
-    key = (warm_key, str(root), limits, bwrap)
+    proxy = _proxy_socket(limits)
+    key = (warm_key, str(root), limits, bwrap, proxy)
     zygote = POOL.take(key) if warm_key else None
     if zygote is not None:
         started = zygote.send(kind, source)
-        info_read = zygote.info_read
-        proc = zygote.proc
     else:
         started = time.monotonic()
-        proc, info_read = _start_sandbox(bwrap, root, limits, uid, command_for(kind, source))
+        command = command_for(kind, source)
+        zygote = _start_sandbox(bwrap, root, limits, uid, launch_with_forwarder(RUN_PYTHON, command)
+                                if proxy else command, proxy)
     try:
-        return collect(proc, limits, root, started)
+        outcome = collect(zygote.proc, limits, root, started)
+        if zygote.cgroup is not None and cgroup.hit_limit(zygote.cgroup):
+            outcome.stopped_for = outcome.stopped_for or "memory"  # the kernel killed it at memory.max
+        return outcome
     finally:
-        _wait_for_sandbox_exit(info_read)
+        _wait_for_sandbox_exit(zygote.info_read)
+        if zygote.cgroup is not None:
+            cgroup.remove(zygote.cgroup)
         if warm_key:
-            POOL.prepare(key, lambda: _start_zygote(bwrap, root, limits, uid))
+            preload = preloads_for(kind, source, root)
+            POOL.prepare(key, lambda: _start_zygote(bwrap, root, limits, uid, proxy, preload))
+
+
+def _proxy_socket(limits: Limits) -> Path | None:
+    """The registry proxy's socket for a network-off run (pip and npm reach the registries through it)."""
+    return None if limits.network else shared_proxy(configured_registries()).socket_path
 
 
 def _start_sandbox(bwrap: str, root: Path, limits: Limits, uid: int | None, command: list[str],
-                   stdin_pipe: bool = False) -> tuple[subprocess.Popen, int]:
+                   proxy: Path | None, stdin_pipe: bool = False) -> Zygote:
     info_read, info_write = os.pipe()  # bwrap reports the sandbox's pid 1 here
     fds = [info_write]
     try:
         seccomp = filter_fd()
         if seccomp is not None:
             fds.append(seccomp)
-        options = bwrap_options(root, limits, info_fd=info_write, seccomp_fd=seccomp)
+        options = bwrap_options(root, limits, info_fd=info_write, seccomp_fd=seccomp, proxy_socket=proxy,
+                                fontlist=fontlist_if_ready(RUN_PYTHON))
         argv, args_fd = bwrap_command(bwrap, options, with_limits(command, limits))
         fds.append(args_fd)
         proc = start(argv, env={}, cwd=str(root), limits=limits, limits_inside=True, as_uid=uid,
@@ -96,12 +113,19 @@ def _start_sandbox(bwrap: str, root: Path, limits: Limits, uid: int | None, comm
     finally:
         for fd in fds:
             os.close(fd)
-    return proc, info_read
+    # bwrap sets up its namespaces and mounts before the run's code starts, which in practice starts
+    # inside the cgroup; the memory watch covers the moment before, as it covers hosts without one.
+    group = cgroup.RUN_CGROUPS.create(limits.memory_mb)
+    if group is not None and not cgroup.enter(group, proc.pid):
+        cgroup.remove(group)
+        group = None
+    return Zygote(proc, info_read, group)
 
 
-def _start_zygote(bwrap: str, root: Path, limits: Limits, uid: int | None) -> Zygote:
-    command = [RUN_PYTHON, "-c", zygote_source(RUN_SHELL)]
-    return Zygote(*_start_sandbox(bwrap, root, limits, uid, command, stdin_pipe=True))
+def _start_zygote(bwrap: str, root: Path, limits: Limits, uid: int | None, proxy: Path | None,
+                  preload: tuple[str, ...] = ()) -> Zygote:
+    command = [RUN_PYTHON, "-s", "-c", zygote_source(RUN_SHELL, forwarder=proxy is not None, preload=preload)]
+    return _start_sandbox(bwrap, root, limits, uid, command, proxy, stdin_pipe=True)
 
 
 def _wait_for_sandbox_exit(info_read: int) -> None:

@@ -1,7 +1,7 @@
 """A small seccomp filter for the sandbox: refuse what the limits cannot see and what escapes abuse.
 
 memfd_create files and System V shared memory segments live outside any process's address space, so
-neither RLIMIT_AS nor the run's memory watchdog sees them: without this a run could hold gigabytes
+neither RLIMIT_DATA nor the run's memory watchdog sees them: without this a run could hold gigabytes
 through them. io_uring, userfaultfd, bpf, perf events and the kernel keyring are rarely needed by
 scripts and are behind most kernel exploits (Docker's default profile refuses them too).
 Written as classic BPF by hand (bwrap --seccomp takes the compiled program).

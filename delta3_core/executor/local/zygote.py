@@ -8,19 +8,41 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
+
+from .cgroup import remove as remove_cgroup
+from .forwarder import FORWARDER_SOURCE, PROXY_PORT, PROXY_SOCKET
 
 IDLE_S = 300
 FRESH_MARGIN_S = 30
-MAX_WAITING = 32  # pre-started sandboxes kept at once (each is ~10 MB of idle python)
+MAX_WAITING = 32  # pre-started sandboxes kept at once (each is ~10 MB of idle python, more preloaded)
 
-# Runs as `python3 -c` inside the sandbox: wait for "kind\0source" on stdin, then become that run.
+# Runs as `python3 -s -c` inside the sandbox: wait for "kind\0source" on stdin, then become that run.
+# -s: the user's own site-packages (pip installs, with .pth files that run code) are added only once the
+# job has arrived, inside the supervised run, where a fresh `python3 -c` would have them: before sys.path's
+# system site-packages.
 ZYGOTE_SOURCE = r"""
+def _user_site(os, sys):
+    import site
+    folder = site.getusersitepackages()
+    if not os.path.isdir(folder):
+        return
+    count = len(sys.path)
+    site.addsitedir(folder)
+    added = sys.path[count:]
+    del sys.path[count:]
+    at = next((i for i, p in enumerate(sys.path) if p.endswith(("-packages",))), len(sys.path))
+    sys.path[at:at] = added
+    site.ENABLE_USER_SITE = True
+
+
 def _zygote(os, sys, signal):
     signal.alarm(%(idle)d)
     job = sys.stdin.buffer.read()
@@ -31,6 +53,7 @@ def _zygote(os, sys, signal):
     kind, _, source = job.partition(b"\0")
     if kind != b"python":
         os.execv(%(shell)r, [%(shell)r, "-c", source.decode("utf-8", "surrogateescape")])
+    _user_site(os, sys)
     code = compile(source.decode("utf-8", "surrogateescape"), "<string>", "exec")
     main = sys.modules["__main__"].__dict__
     for name in [n for n in main if not n.startswith("__")]:
@@ -48,9 +71,41 @@ _zygote(os, sys, signal)
 """
 
 
-def zygote_source(shell: str) -> str:
-    """The waiting program, with its idle timeout and shell path filled in."""
-    return ZYGOTE_SOURCE % {"idle": IDLE_S, "shell": shell}
+# Libraries slow enough to import that a user's next run gets them imported ahead, when their last run
+# imported them: that user's own zygote only, so nothing is shared between users.
+PRELOADABLE = ("numpy", "pandas", "scipy", "sympy", "matplotlib", "matplotlib.pyplot")
+_IMPORTS = re.compile(r"^[ \t]*(?:import|from)[ \t]+([A-Za-z_][\w.]*)", re.M)
+
+
+def preloads_for(kind: str, source: str, workspace: Path) -> tuple[str, ...]:
+    """The PRELOADABLE libraries a python run's source imports (what its user's next run likely imports).
+
+    Never one the workspace or the user's own site-packages shadows: that would be the user's code,
+    and it runs only inside a supervised run.
+    """
+    if kind != "python":
+        return ()
+    named = set(_IMPORTS.findall(source))
+    wanted = [name for name in PRELOADABLE if name in named or any(n.startswith(name + ".") for n in named)]
+    homes = [workspace, *workspace.glob(".delta3/python/lib/python3*/site-packages")]
+    return tuple(name for name in wanted if not any(
+        (home / f"{name.split('.')[0]}.py").exists() or (home / name.split(".")[0]).exists() for home in homes))
+
+
+def zygote_source(shell: str, forwarder: bool = False, preload: tuple[str, ...] = ()) -> str:
+    """The waiting program, with its idle timeout and shell path filled in.
+
+    forwarder=True starts the registry forwarder first (its port is bound before any job arrives);
+    `preload` names libraries to import while waiting (a failed import is left for the run to report).
+    """
+    source = ZYGOTE_SOURCE % {"idle": IDLE_S, "shell": shell}
+    if preload:  # from the system's site-packages only: not the workspace ('' on sys.path)
+        source = (f"import sys\n_path = sys.path[:]\nsys.path[:] = [p for p in _path if p]\n"
+                  f"for _name in {preload!r}:\n    try:\n        __import__(_name)\n"
+                  f"    except BaseException:\n        pass\nsys.path[:] = _path\n{source}")
+    if forwarder:
+        source = f"{FORWARDER_SOURCE}\nstart_forwarder({PROXY_SOCKET!r}, {PROXY_PORT})\n{source}"
+    return source
 
 
 @dataclass
@@ -59,6 +114,7 @@ class Zygote:
 
     proc: subprocess.Popen
     info_read: int
+    cgroup: Path | None = None  # its memory-limited cgroup, where the host delegates one
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -73,6 +129,8 @@ class Zygote:
                 pipe.close()
         with contextlib.suppress(OSError):
             os.close(self.info_read)
+        if self.cgroup is not None:
+            remove_cgroup(self.cgroup)
 
     def send(self, kind: str, source: str) -> float:
         """Hand the job over; returns the monotonic time the run started (for the wall clock)."""

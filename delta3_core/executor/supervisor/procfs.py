@@ -68,7 +68,7 @@ def owner_uid(pid: int) -> int | None:
 def tree_memory_bytes(root_pid: int) -> int:
     """Memory of `root_pid` and every process below it (shared pages split between sharers).
 
-    RLIMIT_AS caps each process alone, so the watchdog sums the run's whole process tree.
+    RLIMIT_DATA caps each process alone, so the watchdog sums the run's whole process tree.
     """
     children: dict[int, list[int]] = {}
     for pid in pids():

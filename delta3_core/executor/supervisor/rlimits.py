@@ -29,7 +29,9 @@ def rlimit_table(limits: Limits) -> list[Rlimit]:
     """Every rlimit a run gets, whichever way it is applied: add a new one here."""
     return [
         Rlimit("cpu", resource.RLIMIT_CPU, "-t", 1, limits.cpu_s, limits.cpu_s + 1),  # soft: SIGXCPU, hard: KILL
-        Rlimit("as", resource.RLIMIT_AS, "-v", 1024, limits.memory_mb * MB, limits.memory_mb * MB),
+        # RLIMIT_DATA, not RLIMIT_AS: it counts memory a process can write to (heap, private mappings), not
+        # address space merely reserved, which V8, Go and the JVM take by gigabytes at start.
+        Rlimit("data", resource.RLIMIT_DATA, "-d", 1024, limits.memory_mb * MB, limits.memory_mb * MB),
         Rlimit("fsize", resource.RLIMIT_FSIZE, "-f", 1024, limits.file_mb * MB, limits.file_mb * MB),
         Rlimit("nofile", resource.RLIMIT_NOFILE, "-n", 1, limits.open_files, limits.open_files),
         Rlimit("core", resource.RLIMIT_CORE, "-c", 1, 0, 0),
