@@ -25,7 +25,7 @@ def clock(monkeypatch):
             return self.now
 
     fake = Clock()
-    monkeypatch.setattr(accounts, "clock", fake)
+    monkeypatch.setattr(accounts.clock, "now", fake)
     return fake
 
 
