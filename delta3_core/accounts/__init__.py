@@ -1,4 +1,4 @@
-"""Accounts: passwords, sessions, registration and login, phones, phone verification.
+"""Accounts: passwords, sessions, registration and login, phones, phone verification, reset, deletion.
 
 The public functions are re-exported here, so callers write `accounts.register(...)`.
 """
@@ -6,6 +6,7 @@ The public functions are re-exported here, so callers write `accounts.register(.
 from __future__ import annotations
 
 from . import clock, passwords, sessions, throttle
+from .deletion import DeletionResult, delete_account, purge_pending
 from .passwords import (
     MAX_PASSWORD_BYTES,
     MIN_PASSWORD_CHARS,
@@ -15,14 +16,16 @@ from .passwords import (
     verify_password,
 )
 from .phones import link_phone, normalize_phone, unlink_phone, user_for_phone
+from .reset import confirm_reset, operator_code, request_reset
 from .sessions import SESSION_TTL_S, create_session, logout, logout_everywhere, resolve_session
 from .throttle import LOGIN_WINDOW_S, MAX_FAILURES_PER_EMAIL, MAX_FAILURES_PER_SOURCE
 from .users import authenticate, change_password, check_own_password, register, require_user, set_model
 
 __all__ = [
-    "LOGIN_WINDOW_S", "MAX_FAILURES_PER_EMAIL", "MAX_FAILURES_PER_SOURCE", "MAX_PASSWORD_BYTES",
-    "MIN_PASSWORD_CHARS", "SESSION_TTL_S", "authenticate", "change_password", "check_own_password",
-    "check_password_policy", "clock", "create_session", "hash_password", "link_phone", "logout",
-    "logout_everywhere", "normalize_email", "normalize_phone", "passwords", "register", "require_user",
+    "DeletionResult", "LOGIN_WINDOW_S", "MAX_FAILURES_PER_EMAIL", "MAX_FAILURES_PER_SOURCE",
+    "MAX_PASSWORD_BYTES", "MIN_PASSWORD_CHARS", "SESSION_TTL_S", "authenticate", "change_password",
+    "check_own_password", "check_password_policy", "clock", "confirm_reset", "create_session", "delete_account",
+    "hash_password", "link_phone", "logout", "logout_everywhere", "normalize_email", "normalize_phone",
+    "operator_code", "passwords", "purge_pending", "register", "request_reset", "require_user",
     "resolve_session", "sessions", "set_model", "throttle", "unlink_phone", "user_for_phone", "verify_password",
 ]
