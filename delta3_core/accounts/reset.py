@@ -103,6 +103,7 @@ def confirm_reset(services: Any, email: str, code: str, new_password: str, sourc
     now = clock.now()
     user = records.update_user(user.user_id, password_hash=hash_password(new_password), sessions_valid_after=now)
     records.delete_value(reset_key(email))
+    forget_failures(services.backend, keys[0][0])
     forget_failures(services.backend, throttle_keys(email, None)[0][0])  # the owner may log in at once
     return user
 
