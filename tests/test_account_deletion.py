@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from delta3_core import accounts, history, keys, usage
-from delta3_core.accounts import phone_verify
+from delta3_core.accounts import phone_verify, tokens
 from delta3_core.errors import AuthError, StorageError
 from delta3_core.services import Services
 from delta3_core.sms.handlers import more_key
@@ -33,6 +33,7 @@ def make_account(services, email: str, phone: str) -> tuple[str, str]:
     backend = services.backend
     user = accounts.register(backend, email, PASSWORD)
     token = accounts.create_session(backend, user.user_id)
+    tokens.create_token(backend, user.user_id, "laptop")
     accounts.link_phone(backend, user.user_id, phone)
     keys.set_gemini_key(backend, user.user_id, "AIzaSyTest-0123456789abcdefghij")
     history.append(backend, user.user_id, [Message("user", "hi", "sms"), Message("assistant", "hello", "sms")])
@@ -84,6 +85,7 @@ def test_deletion_leaves_nothing_and_keeps_other_accounts(services):
     assert leftovers(services, ada, "ada@example.com", PHONE) == []
     assert services.backend.records.pending_purges() == []
     assert accounts.resolve_session(services.backend, ada_token) is None
+    assert services.backend.records.list_access_tokens(ada) == []
     with pytest.raises(AuthError):
         accounts.authenticate(services.backend, "ada@example.com", PASSWORD)
     # bob keeps everything

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from delta3_core import accounts
-from delta3_core.accounts import reset
+from delta3_core.accounts import reset, tokens
 from delta3_core.errors import AuthError, ThrottledError, ValidationError
 from delta3_core.services import Services
 from delta3_core.storage import open_backend
@@ -41,6 +41,7 @@ def texted_code(fake_twilio, count: int = 1) -> str:
 
 def test_the_right_code_sets_the_password_and_revokes_every_session(services, ada, fake_twilio):
     token = accounts.create_session(services.backend, ada.user_id)
+    _record, personal = tokens.create_token(services.backend, ada.user_id, "laptop")
     reset.request_reset(services, " Ada@Example.com ", source="203.0.113.5")
     code = texted_code(fake_twilio)
     assert "expires in 10 minutes" in fake_twilio.messages[0]["body"]
@@ -48,6 +49,7 @@ def test_the_right_code_sets_the_password_and_revokes_every_session(services, ad
         reset.confirm_reset(services, "ada@example.com", code, "short")  # a weak password keeps the code
     reset.confirm_reset(services, "ada@example.com", code, NEW_PASSWORD)
     assert accounts.resolve_session(services.backend, token) is None
+    assert tokens.resolve_bearer(services.backend, personal) is None
     assert accounts.authenticate(services.backend, "ada@example.com", NEW_PASSWORD).user_id == ada.user_id
     with pytest.raises(AuthError):
         accounts.authenticate(services.backend, "ada@example.com", PASSWORD)

@@ -103,6 +103,8 @@ def confirm_reset(services: Any, email: str, code: str, new_password: str, sourc
     now = clock.now()
     user = records.update_user(user.user_id, password_hash=hash_password(new_password), sessions_valid_after=now)
     records.delete_value(reset_key(email))
+    for token in records.list_access_tokens(user.user_id):  # whoever had the old password may have made one
+        records.delete_access_token(user.user_id, token.token_id)
     forget_failures(services.backend, keys[0][0])
     forget_failures(services.backend, throttle_keys(email, None)[0][0])  # the owner may log in at once
     return user

@@ -11,6 +11,8 @@ Item layout (pk / sk: attributes):
     COUNTER#<key>#<window number> / COUNTER   value, expires_at, ttl
     ONCE#<key>    / ONCE             expires_at, ttl   (claim(): a conditional put)
     KV#<key>      / KV               value, expires_at, ttl
+    TOKEN#<sha256 of token> / TOKEN  token_id, user_id, name, created_at, expires_at?, ttl?  (API access token)
+    USER#<id>     / TOKEN#<token id> the same attributes plus token_hash (the user's list of tokens)
     USER#<id>     / SESSION#<sha256> ttl               (finds a deleted account's sessions)
     USER#<id>     / USAGE#<day>#<model>  tokens_in, tokens_out, tokens_thinking, requests, ttl (90 days)
     PURGE         / USER#<id>        queued_at, phone  (a deleted account whose data is still being removed)
@@ -25,13 +27,13 @@ so a failure part-way leaves nothing half-written.
 
 from __future__ import annotations
 
-import calendar
 import time
 from typing import Any
 
 from ..errors import ConflictError, NotFoundError, StorageError
-from .base import HISTORY_KEEP, USAGE_COUNTS, Message, PurgeJob, SessionRecord, UsageRow, UserRecord
+from .base import HISTORY_KEEP, AccessTokenRecord, Message, SessionRecord, UserRecord
 from .codec import USER_FIELDS, check_changes, dump_meta, load_meta, stamped, user_from_dict
+from .dynamo_accounts import DynamoAccountsMixin
 from .dynamo_items import (
     FAILED,
     ConditionFailed,
@@ -45,7 +47,7 @@ from .dynamo_items import (
 )
 
 
-class DynamoRecordStore(DynamoTable):
+class DynamoRecordStore(DynamoAccountsMixin, DynamoTable):
     """RecordStore on one DynamoDB table (layout in the module docstring)."""
 
     # -- users ------------------------------------------------------------------------
@@ -279,83 +281,52 @@ class DynamoRecordStore(DynamoTable):
     def delete_value(self, key: str) -> None:
         self._call("delete_item", Key=item_key(f"KV#{key}", "KV"))
 
-    # -- account deletion and daily usage (accounts) -----------------------------------
-    def delete_user(self, user_id: str) -> UserRecord | None:
-        """Delete profile, email claim and phone claim and queue a purge, in one transaction."""
-        user = self.get_user(user_id)
-        if user is None:
-            return None
-        mine = {":u": {"S": user_id}}
-        actions: list[dict[str, Any]] = [
-            {"Delete": {"Key": item_key(f"USER#{user_id}", "PROFILE"), "ConditionExpression": "attribute_exists(pk)"}},
-            {"Delete": {"Key": item_key(f"EMAIL#{user.email}", "EMAIL"),
-                        "ConditionExpression": "attribute_not_exists(pk) OR user_id = :u",
-                        "ExpressionAttributeValues": mine}},
-            {"Put": {"Item": {**item_key("PURGE", f"USER#{user_id}"),
-                              **encode_item(queued_at=time.time(), phone=user.phone)}}},
-        ]
-        if user.phone:
-            actions.append({"Delete": {"Key": item_key(f"PHONE#{user.phone}", "PHONE"),
-                                       "ConditionExpression": "attribute_not_exists(pk) OR user_id = :u",
-                                       "ExpressionAttributeValues": mine}})
-        try:
-            self._transact(actions)
-        except ConditionFailed:  # deleted at the same moment by another call: that call owns it
-            return None
-        return user
+    # -- API access tokens ------------------------------------------------------------
+    def put_access_token(self, token: AccessTokenRecord) -> None:
+        """Write the lookup item and the user's list entry in one transaction."""
+        ttl = int(token.expires_at) + 1 if token.expires_at is not None else None
+        values = encode_item(token_id=token.token_id, token_hash=token.token_hash, user_id=token.user_id,
+                             name=token.name, created_at=token.created_at, expires_at=token.expires_at, ttl=ttl)
+        self._transact([
+            {"Put": {"Item": {**item_key(f"TOKEN#{token.token_hash}", "TOKEN"), **values},
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"Item": {**item_key(f"USER#{token.user_id}", f"TOKEN#{token.token_id}"), **values},
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+        ])
 
-    def pending_purges(self) -> list[PurgeJob]:
-        """Queued purges, oldest first."""
-        items = self._query_all({"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {
-            ":pk": {"S": "PURGE"}}, "ConsistentRead": True})
-        jobs = [PurgeJob(item["sk"]["S"].removeprefix("USER#"), float(item["queued_at"]["N"]),
-                         item.get("phone", {}).get("S")) for item in items]
-        return sorted(jobs, key=lambda job: job.queued_at)
+    @staticmethod
+    def _token(item: dict[str, Any]) -> AccessTokenRecord:
+        return AccessTokenRecord(token_id=item["token_id"], token_hash=item["token_hash"], user_id=item["user_id"],
+                                 name=item["name"], created_at=item["created_at"], expires_at=item.get("expires_at"))
 
-    def purge_user_records(self, user_id: str) -> None:
-        """Delete every item under pk USER#<id>, and the sessions its references point to."""
-        keys: list[dict[str, Any]] = []
-        for item in self._query_all({"KeyConditionExpression": "pk = :pk", "ProjectionExpression": "pk, sk",
-                                     "ExpressionAttributeValues": {":pk": {"S": f"USER#{user_id}"}},
-                                     "ConsistentRead": True}):
-            sk = item["sk"]["S"]
-            if sk.startswith("SESSION#"):
-                keys.append(item_key(sk, "SESSION"))  # the session itself, before its reference
-            keys.append(item_key(f"USER#{user_id}", sk))
-        for start in range(0, len(keys), 25):
-            self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys[start:start + 25]])
+    def get_access_token(self, token_hash: str) -> AccessTokenRecord | None:
+        """The token, or None if absent or expired."""
+        item = self._live(f"TOKEN#{token_hash}", "TOKEN")
+        return self._token(item) if item else None
 
-    def finish_purge(self, user_id: str) -> None:
-        self._call("delete_item", Key=item_key("PURGE", f"USER#{user_id}"))
-
-    def add_usage(self, user_id: str, day: str, model: str, counts: dict[str, int]) -> None:
-        """ADD the counts to the day's item (one UpdateItem); it expires 90 days after the day."""
-        names = {f"#c{i}": name for i, name in enumerate(USAGE_COUNTS)}
-        values = {f":c{i}": number(int(counts.get(name, 0))) for i, name in enumerate(USAGE_COUNTS)}
-        expires = calendar.timegm(time.strptime(day, "%Y-%m-%d")) + 90 * 24 * 3600
-        self._call("update_item", Key=item_key(f"USER#{user_id}", f"USAGE#{day}#{model}"),
-                   UpdateExpression="ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(USAGE_COUNTS)))
-                   + " SET #ttl = :ttl",
-                   ExpressionAttributeNames={**names, "#ttl": "ttl"},
-                   ExpressionAttributeValues={**values, ":ttl": number(expires)})
-
-    def usage_rows(self, user_id: str, first_day: str) -> list[UsageRow]:
-        items = self._query_all({
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last", "ConsistentRead": True,
-            "ExpressionAttributeValues": {":pk": {"S": f"USER#{user_id}"}, ":first": {"S": f"USAGE#{first_day}"},
-                                          ":last": {"S": "USAGE#~"}}})
-        rows = []
-        for item in items:
-            _usage, day, model = item["sk"]["S"].split("#", 2)
-            rows.append(UsageRow(day, model, *(int(item.get(n, {}).get("N", 0)) for n in USAGE_COUNTS)))
-        return rows
-
-    def _query_all(self, request: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every raw item a Query returns, following its pages."""
-        items: list[dict[str, Any]] = []
+    def list_access_tokens(self, user_id: str) -> list[AccessTokenRecord]:
+        """The user's unexpired tokens, oldest first (one Query of the user's partition)."""
+        request: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :t)", "ConsistentRead": True,
+            "ExpressionAttributeValues": {":pk": {"S": f"USER#{user_id}"}, ":t": {"S": "TOKEN#"}}}
+        now, found = time.time(), []
         while True:
             page = self._call("query", **request)
-            items.extend(page["Items"])
+            for raw in page["Items"]:
+                item = decode_item(raw)
+                if item.get("expires_at", float("inf")) > now:
+                    found.append(self._token(item))
             if "LastEvaluatedKey" not in page:
-                return items
-            request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+                return sorted(found, key=lambda t: (t.created_at, t.token_id))
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def delete_access_token(self, user_id: str, token_id: str) -> bool:
+        """Delete the list entry and the lookup item together; False if the user has no such token."""
+        item = self._get(f"USER#{user_id}", f"TOKEN#{token_id}")
+        if item is None:
+            return False
+        self._transact([
+            {"Delete": {"Key": item_key(f"USER#{user_id}", f"TOKEN#{token_id}")}},
+            {"Delete": {"Key": item_key(f"TOKEN#{item['token_hash']}", "TOKEN")}},
+        ])
+        return True
