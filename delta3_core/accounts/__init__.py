@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from . import clock, passwords, sessions, throttle
 from .deletion import DeletionResult, delete_account, purge_pending
+from .export import write_export
 from .passwords import (
     MAX_PASSWORD_BYTES,
     MIN_PASSWORD_CHARS,
@@ -28,4 +29,5 @@ __all__ = [
     "hash_password", "link_phone", "logout", "logout_everywhere", "normalize_email", "normalize_phone",
     "operator_code", "passwords", "purge_pending", "register", "request_reset", "require_user",
     "resolve_session", "sessions", "set_model", "throttle", "unlink_phone", "user_for_phone", "verify_password",
+    "write_export",
 ]

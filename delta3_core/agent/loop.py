@@ -42,17 +42,16 @@ class Turn:
     tokens_in: int = 0
     tokens_out: int = 0
     tokens_thinking: int = 0
-    model: str = ""
     model_calls: int = 0
     saved: bool = False
     new_round: bool = False  # the next text starts a new model round (gets a blank line before it)
+    model_name: str = ""
 
     @property
     def usage(self) -> dict[str, int]:
         """Token counts of the whole turn."""
-        return {"tokens_in": self.tokens_in, "tokens_out": self.tokens_out, "tokens_thinking": self.tokens_thinking,
-                "total_tokens": self.tokens_in + self.tokens_out + self.tokens_thinking,
-                "model_calls": self.model_calls}
+        return {"tokens_in": self.tokens_in, "tokens_out": self.tokens_out, "thinking_tokens": self.tokens_thinking,
+                "total_tokens": self.tokens_in + self.tokens_out, "model_calls": self.model_calls}
 
     def add_text(self, piece: str) -> str:
         """Append streamed text, separating the text of a new model round from the previous one."""
@@ -75,8 +74,9 @@ class Turn:
             return "Your conversation could not be saved just now; the next message may not remember this one."
         if self.model_calls:
             try:
-                usage.record_usage(self.services.backend, self.user_id, self.tokens_in, self.tokens_out,
-                                   self.tokens_thinking, self.model)
+                # tokens_out includes the thinking; the store keeps the two apart
+                usage.record_usage(self.services.backend, self.user_id, self.tokens_in,
+                                   self.tokens_out - self.tokens_thinking, self.tokens_thinking, self.model_name)
             except Delta3Error as exc:  # the turn is saved; only today's usage totals miss it
                 log.warning("could not count the usage of user %s: %s", self.user_id, exc)
         return None
@@ -181,8 +181,8 @@ def _prepare(turn: Turn, attachments: list[str], model_factory: ModelFactory
     api_key = keys.gemini_key_of(services.backend, user)
     if not api_key:
         raise ModelError(_NO_KEY.get(turn.channel, _NO_KEY["web"]), "no_key")
-    turn.model = user.model or settings.model
-    model = model_factory(api_key, turn.model, settings.model_timeout_s)
+    turn.model_name = user.model or settings.model
+    model = model_factory(api_key, turn.model_name, settings.model_timeout_s)
     ctx = ToolContext(services, turn.user_id)
     contents = history_contents(history.context(services.backend, turn.user_id))
     message = _user_content(ctx, turn.user_message.content, attachments)
