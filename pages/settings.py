@@ -1,4 +1,4 @@
-"""Settings: Gemini key, model, phone for SMS, password, sessions."""
+"""Settings: Gemini key, model, phone for SMS, usage and budget, password, sessions, export and deletion."""
 
 import streamlit as st
 
@@ -6,6 +6,7 @@ from delta3_core import keys
 from delta3_core.accounts import phone_verify
 from delta3_core.errors import Delta3Error
 from delta3_core.executor import sandbox_status
+from delta3_core.web import account as webaccount
 from delta3_core.web import auth as webauth
 from delta3_core.web import settings as websettings
 
@@ -16,8 +17,8 @@ page = st.container(width=760)  # forms read better narrow; on a phone it simply
 with page:
     webauth.show_flash()
 # Tracked tabs: after a button in "Phone (SMS)" reruns the page, the user is still on that tab.
-key_tab, model_tab, phone_tab, account_tab = page.tabs(["Gemini key", "Model", "Phone (SMS)", "Account"],
-                                                       key="settings_tab", on_change="rerun")
+key_tab, model_tab, phone_tab, usage_tab, account_tab = page.tabs(
+    ["Gemini key", "Model", "Phone (SMS)", "Usage", "Account"], key="settings_tab", on_change="rerun")
 
 with key_tab:
     try:
@@ -63,6 +64,9 @@ with phone_tab:
         st.info("To chat by SMS, text `LINK <your email> <your password>` from your phone to the DELTA3 "
                 "number.", icon=":material/sms:")
 
+with usage_tab:
+    webaccount.usage_section(services, user)
+
 with account_tab:
     st.markdown(f"Logged in as `{user.email}`.")  # a code span: an email in plain text becomes a link
     sandbox = sandbox_status(services.settings).removeprefix("ok: ")
@@ -76,3 +80,4 @@ with account_tab:
     st.subheader("Sessions", anchor=False)
     st.caption("Lost a device or used a shared computer? End every session, including this one.")
     st.button("Log out everywhere", on_click=webauth.sign_out_everywhere, args=(services,))
+    webaccount.data_section(services, user)
