@@ -394,3 +394,13 @@ def test_purge_user_files_removes_the_whole_workspace_of_that_user_only(backend)
     backend.files.purge_user("u1")  # idempotent
     assert backend.files.list_files("u1") == []
     assert backend.files.read_bytes("u2", "keep.txt") == b"mine"
+
+
+def test_delete_user_leaves_a_phone_another_account_holds_now(backend):
+    make_user(backend)
+    make_user(backend, "u2", "bob@example.com")
+    backend.records.update_user("u1", phone="+14155550100")  # a stale number on the profile
+    backend.records.link_phone("+14155550100", "u2")
+    assert backend.records.delete_user("u1").user_id == "u1"
+    assert backend.records.get_user("u1") is None
+    assert backend.records.get_phone_user("+14155550100") == "u2"

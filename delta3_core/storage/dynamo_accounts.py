@@ -6,8 +6,9 @@ import calendar
 import time
 from typing import Any
 
+from ..errors import StorageError
 from .base import USAGE_COUNTS, PurgeJob, UsageRow, UserRecord
-from .dynamo_items import ConditionFailed, encode_item, item_key, number
+from .dynamo_items import FAILED, ConditionFailed, encode_item, item_key, number
 
 
 class DynamoAccountsMixin:
@@ -27,15 +28,18 @@ class DynamoAccountsMixin:
             {"Put": {"Item": {**item_key("PURGE", f"USER#{user_id}"),
                               **encode_item(queued_at=time.time(), phone=user.phone)}}},
         ]
-        if user.phone:
-            actions.append({"Delete": {"Key": item_key(f"PHONE#{user.phone}", "PHONE"),
-                                       "ConditionExpression": "attribute_not_exists(pk) OR user_id = :u",
-                                       "ExpressionAttributeValues": mine}})
-        try:
-            self._transact(actions)
-        except ConditionFailed:  # deleted at the same moment by another call: that call owns it
-            return None
-        return user
+        phone = [{"Delete": {"Key": item_key(f"PHONE#{user.phone}", "PHONE"),
+                             "ConditionExpression": "attribute_not_exists(pk) OR user_id = :u",
+                             "ExpressionAttributeValues": mine}}] if user.phone else []
+        # Second try without the phone: the profile may name a phone another account holds by now.
+        for attempt in (actions + phone, actions):
+            try:
+                self._transact(attempt)
+                return user
+            except ConditionFailed:
+                if self.get_user(user_id) is None:  # deleted at the same moment by another call, which owns it
+                    return None
+        raise StorageError(FAILED)
 
     def pending_purges(self) -> list[PurgeJob]:
         """Queued purges, oldest first."""
