@@ -49,7 +49,10 @@ def _account_command(args: argparse.Namespace) -> int:
         services = build_services()
         if args.command == "purge":
             done, left = accounts.purge_pending(services)
-            print(f"{done} deleted account(s) purged; {max(left, 0)} still queued.")
+            if left < 0:
+                print("error: the purge queue could not be read; try again.", file=sys.stderr)
+                return 1
+            print(f"{done} deleted account(s) purged; {left} still queued.")
             return 0 if left == 0 else 1
         code = accounts.operator_code(services, args.email)
     except Delta3Error as exc:
