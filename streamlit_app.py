@@ -16,6 +16,8 @@ if user is None:
     pages = [
         st.Page("pages/login.py", title="Log in", icon=":material/login:", url_path="sign-in", default=True),
         st.Page("pages/register.py", title="Create account", icon=":material/person_add:", url_path="sign-up"),
+        st.Page("pages/reset_password.py", title="Reset password", icon=":material/lock_reset:",
+                url_path="reset-password"),
         # A link to a private page shows the login form there (not the page); after login it opens.
         *(st.Page("pages/login.py", title="Log in", url_path=url, visibility="hidden") for url in PRIVATE_URLS),
     ]

@@ -29,7 +29,7 @@ TARGET_P50_MS = 150.0
 def seed(data_dir: Path):
     """A user with a key and 100 messages of history (questions, tool calls, answers with code)."""
     services = build_services(local_settings(data_dir))
-    accounts.BCRYPT_ROUNDS = 4
+    accounts.passwords.BCRYPT_ROUNDS = 4
     user = accounts.register(services.backend, "bench@example.com", "Speed-trial-2024")
     keys.set_gemini_key(services.backend, user.user_id, "AIzaSyBench-0123456789abcdefghij")
     messages = []

@@ -1,4 +1,4 @@
-"""Command line: `python -m delta3_core bootstrap-aws | rotate-keys` (operator tasks)."""
+"""Command line: `python -m delta3_core bootstrap-aws | rotate-keys | purge | reset-password` (operator tasks)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,38 @@ def _parser() -> argparse.ArgumentParser:
         "rotate-keys", help="re-encrypt stored Gemini keys under the current DELTA3_SECRET_KEY (local backend)",
         description="Set the new DELTA3_SECRET_KEY, put the old one in DELTA3_OLD_SECRET_KEYS, run this, "
                     "then drop DELTA3_OLD_SECRET_KEYS. Safe to run again.")
+    commands.add_parser(
+        "purge", help="finish purging deleted accounts whose data removal failed part-way",
+        description="Account deletion removes the account at once and its data right after; what failed "
+                    "(the store or S3 down) stays queued. This retries every queued purge. Safe to run again.")
+    reset = commands.add_parser(
+        "reset-password", help="print a one-time password reset code for an account without a phone",
+        description="Prints a 6-digit code, valid for one hour, that the user enters with a new password "
+                    "under 'Forgot password?' (or POST /auth/password-reset/confirm). Pass it on in person.")
+    reset.add_argument("email")
     return parser
+
+
+def _account_command(args: argparse.Namespace) -> int:
+    from . import accounts
+    from .services import build_services
+
+    try:
+        services = build_services()
+        if args.command == "purge":
+            done, left = accounts.purge_pending(services)
+            if left < 0:
+                print("error: the purge queue could not be read; try again.", file=sys.stderr)
+                return 1
+            print(f"{done} deleted account(s) purged; {left} still queued.")
+            return 0 if left == 0 else 1
+        code = accounts.operator_code(services, args.email)
+    except Delta3Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"One-time reset code for {args.email}: {code} (valid for one hour; "
+          "enter it under 'Forgot password?' with a new password)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         from .storage.rotate import main as rotate_keys
 
         return rotate_keys()
+    if args.command in ("purge", "reset-password"):
+        return _account_command(args)
     log = (lambda _msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     try:
         resources = bootstrap_aws(name=args.name, bucket=args.bucket, table=args.table,

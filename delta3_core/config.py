@@ -121,6 +121,10 @@ class Settings:
     api_rate_per_token: int = _setting("DELTA3_API_RATE_PER_TOKEN", _int, 120)
     api_rate_per_account: int = _setting("DELTA3_API_RATE_PER_ACCOUNT", _int, 300)
     api_rate_per_source: int = _setting("DELTA3_API_RATE_PER_SOURCE", _int, 60)
+    # Accounts: daily token budget per user (0 = none) and its ceiling; a price table to override the built-in one
+    daily_token_limit: int = _setting("DELTA3_DAILY_TOKEN_LIMIT", lambda n, r: _int(n, r, 0), 0)
+    daily_token_limit_max: int = _setting("DELTA3_DAILY_TOKEN_LIMIT_MAX", lambda n, r: _int(n, r, 0), 0)
+    price_file: Path | None = _setting("DELTA3_PRICE_FILE", _path)
 
     @property
     def quota_bytes(self) -> int:
@@ -176,6 +180,8 @@ def _check_required(settings: Settings) -> None:
         raise ConfigError("DELTA3_EXECUTOR_FUNCTION must be set when DELTA3_EXECUTOR=lambda.")
     if settings.executor == "lambda" and settings.backend != "aws":
         raise ConfigError("DELTA3_EXECUTOR=lambda needs DELTA3_BACKEND=aws (the executor reads files from S3).")
+    if settings.daily_token_limit_max and settings.daily_token_limit > settings.daily_token_limit_max:
+        raise ConfigError("DELTA3_DAILY_TOKEN_LIMIT must not be above DELTA3_DAILY_TOKEN_LIMIT_MAX.")
 
 
 def check_secret_key(value: str) -> str:

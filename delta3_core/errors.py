@@ -61,3 +61,7 @@ class ModelError(Delta3Error):
     def __init__(self, message: str, kind: str = "error"):
         super().__init__(message)
         self.kind = kind
+
+
+class DailyLimitError(ThrottledError):
+    """The user's daily token limit is reached; the message names the limit and when it resets."""

@@ -179,25 +179,29 @@ class Workspace:
 
     def write_zip(self, out: BinaryIO) -> int:
         """Write every file into `out` as a zip archive, streaming; return the number of files."""
-        count = 0
         with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for info in self.list():
-                stamp = time.gmtime(max(info.mtime, 315532800))[:6]  # zip dates start in 1980
-                if info.is_dir:
-                    archive.writestr(zipfile.ZipInfo(info.path + "/", date_time=stamp), b"")
-                    continue
-                entry = zipfile.ZipInfo(info.path, date_time=stamp)
-                entry.compress_type = zipfile.ZIP_DEFLATED
-                try:
-                    source = self._files.open_read(self.user_id, info.path)
-                except NotFoundError:  # deleted while we were exporting: leave it out
-                    continue
-                try:
-                    with archive.open(entry, "w", force_zip64=True) as target:
-                        shutil.copyfileobj(source, target, 1024 * 1024)
-                finally:
-                    source.close()
-                count += 1
+            return self.add_to_zip(archive)
+
+    def add_to_zip(self, archive: zipfile.ZipFile, prefix: str = "") -> int:
+        """Add every file under `prefix` in an open zip archive, streaming; return the number of files."""
+        count = 0
+        for info in self.list():
+            stamp = time.gmtime(max(info.mtime, 315532800))[:6]  # zip dates start in 1980
+            if info.is_dir:
+                archive.writestr(zipfile.ZipInfo(prefix + info.path + "/", date_time=stamp), b"")
+                continue
+            entry = zipfile.ZipInfo(prefix + info.path, date_time=stamp)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            try:
+                source = self._files.open_read(self.user_id, info.path)
+            except NotFoundError:  # deleted while we were exporting: leave it out
+                continue
+            try:
+                with archive.open(entry, "w", force_zip64=True) as target:
+                    shutil.copyfileobj(source, target, 1024 * 1024)
+            finally:
+                source.close()
+            count += 1
         return count
 
     def export_zip(self) -> bytes:

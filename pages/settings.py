@@ -1,4 +1,4 @@
-"""Settings: Gemini key, model, phone for SMS, API tokens, password, sessions."""
+"""Settings: Gemini key, model, phone for SMS, usage and budget, API tokens, password, sessions, export, deletion."""
 
 import streamlit as st
 
@@ -7,6 +7,7 @@ from delta3_core.accounts import phone_verify
 from delta3_core.accounts import tokens as pat
 from delta3_core.errors import Delta3Error
 from delta3_core.executor import sandbox_status
+from delta3_core.web import account as webaccount
 from delta3_core.web import auth as webauth
 from delta3_core.web import settings as websettings
 
@@ -17,8 +18,8 @@ page = st.container(width=760)  # forms read better narrow; on a phone it simply
 with page:
     webauth.show_flash()
 # Tracked tabs: after a button in "Phone (SMS)" reruns the page, the user is still on that tab.
-key_tab, model_tab, phone_tab, token_tab, account_tab = page.tabs(
-    ["Gemini key", "Model", "Phone (SMS)", "API tokens", "Account"], key="settings_tab", on_change="rerun")
+key_tab, model_tab, phone_tab, usage_tab, token_tab, account_tab = page.tabs(
+    ["Gemini key", "Model", "Phone (SMS)", "Usage", "API tokens", "Account"], key="settings_tab", on_change="rerun")
 
 with key_tab:
     try:
@@ -64,6 +65,9 @@ with phone_tab:
         st.info("To chat by SMS, text `LINK <your email> <your password>` from your phone to the DELTA3 "
                 "number.", icon=":material/sms:")
 
+with usage_tab:
+    webaccount.usage_section(services, user)
+
 with token_tab:
     st.caption("Personal access tokens let scripts and the `delta3` command line use the REST API as you. "
                "Logging out does not end them: revoke a token here when you no longer need it.")
@@ -94,3 +98,4 @@ with account_tab:
     st.subheader("Sessions", anchor=False)
     st.caption("Lost a device or used a shared computer? End every session, including this one.")
     st.button("Log out everywhere", on_click=webauth.sign_out_everywhere, args=(services,))
+    webaccount.data_section(services, user)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import unicodedata
 
 import pytest
@@ -25,16 +24,8 @@ def clock(monkeypatch):
             return self.now
 
     fake = Clock()
-    monkeypatch.setattr(accounts, "clock", fake)
+    monkeypatch.setattr(accounts.clock, "now", fake)
     return fake
-
-
-@pytest.fixture
-def steady_window():
-    """Start well inside a counting window: the store counts failures in fixed 15-minute windows."""
-    left = accounts.LOGIN_WINDOW_S - time.time() % accounts.LOGIN_WINDOW_S
-    if left < 30:
-        time.sleep(left + 0.5)
 
 
 @pytest.fixture

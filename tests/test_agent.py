@@ -189,7 +189,8 @@ def test_token_usage_is_recorded_per_turn_and_per_day(services, alice, fake_gemi
     fake_gemini.enqueue(gemini_calls(gemini_call("list_files", {}), prompt_tokens=300, output_tokens=10),
                         gemini_text("Your workspace is empty.", prompt_tokens=350, output_tokens=25))
     reply = collect(chat(services, alice, "what files do I have?"))
-    assert reply.usage == {"tokens_in": 650, "tokens_out": 35, "total_tokens": 685, "model_calls": 2}
+    assert reply.usage == {"tokens_in": 650, "tokens_out": 35, "thinking_tokens": 0, "total_tokens": 685,
+                           "model_calls": 2}
     today = usage.usage_today(services.backend, alice)
     assert (today["tokens_in"], today["tokens_out"], today["requests"]) == (650, 35, 1)
     assert history.recent(services.backend, alice)[-1].meta["usage"]["total_tokens"] == 685

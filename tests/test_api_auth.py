@@ -156,8 +156,8 @@ def test_expired_token_stops_working(api, api_user, monkeypatch):
     secret = api_user.post("/auth/tokens", json={"name": "brief", "expires_in_days": 1}).json()["token"]
     with api.client(secret) as script:
         assert script.get("/auth/me").status_code == 200
-        later = accounts.clock() + 86400 + 1
-        monkeypatch.setattr(accounts, "clock", lambda: later)
+        later = accounts.clock.now() + 86400 + 1
+        monkeypatch.setattr(accounts.clock, "now", lambda: later)
         _problem(script.get("/auth/me"), 401)
 
 

@@ -341,3 +341,70 @@ def test_expired_access_token_is_neither_found_nor_listed(backend):
     time.sleep(1.1)
     assert backend.records.get_access_token("h" * 64) is None
     assert backend.records.list_access_tokens("u1") == []
+
+# -- account deletion and daily usage (accounts) -------------------------------------------
+def test_delete_user_frees_email_and_phone_and_queues_one_purge(backend):
+    make_user(backend)
+    backend.records.link_phone("+14155550100", "u1")
+    deleted = backend.records.delete_user("u1")
+    assert (deleted.user_id, deleted.phone) == ("u1", "+14155550100")
+    assert backend.records.get_user("u1") is None
+    assert backend.records.find_user_by_email("ada@example.com") is None
+    assert backend.records.get_phone_user("+14155550100") is None
+    [job] = backend.records.pending_purges()
+    assert (job.user_id, job.phone) == ("u1", "+14155550100") and job.queued_at > 0
+    assert backend.records.delete_user("u1") is None  # a second call finds nothing to delete
+    make_user(backend, user_id="u2")  # the email registers again, fresh
+    backend.records.finish_purge("u1")
+    assert backend.records.pending_purges() == []
+
+
+def test_purge_user_records_removes_sessions_history_and_usage_of_that_user_only(backend):
+    for user_id, email in (("u1", "ada@example.com"), ("u2", "bob@example.com")):
+        make_user(backend, user_id, email)
+        backend.records.put_session(SessionRecord(f"hash-{user_id}", user_id, time.time(), time.time() + 60))
+        backend.records.append_messages(user_id, [Message("user", "hi"), Message("assistant", "hello")])
+        backend.records.add_usage(user_id, "2026-11-30", "gemini-x", {"tokens_in": 5, "requests": 1})
+    backend.records.delete_user("u1")
+    backend.records.purge_user_records("u1")
+    backend.records.purge_user_records("u1")  # idempotent
+    assert backend.records.get_session("hash-u1") is None
+    assert backend.records.recent_messages("u1", 10) == []
+    assert backend.records.usage_rows("u1", "2026-01-01") == []
+    assert backend.records.get_session("hash-u2").user_id == "u2"
+    assert len(backend.records.recent_messages("u2", 10)) == 2
+    assert len(backend.records.usage_rows("u2", "2026-01-01")) == 1
+
+
+def test_usage_rows_add_up_per_day_and_model(backend):
+    backend.records.add_usage("u1", "2026-11-29", "gemini-x", {"tokens_in": 5, "tokens_out": 1, "requests": 1})
+    backend.records.add_usage("u1", "2026-11-30", "gemini-x", {"tokens_in": 7, "tokens_thinking": 3, "requests": 1})
+    backend.records.add_usage("u1", "2026-11-30", "gemini-x", {"tokens_in": 1, "requests": 1})
+    backend.records.add_usage("u1", "2026-11-30", "gemini-y", {"tokens_out": 2, "requests": 1})
+    rows = backend.records.usage_rows("u1", "2026-11-30")
+    assert [(r.day, r.model, r.tokens_in, r.tokens_out, r.tokens_thinking, r.requests) for r in rows] == [
+        ("2026-11-30", "gemini-x", 8, 0, 3, 2), ("2026-11-30", "gemini-y", 0, 2, 0, 1)]
+    assert len(backend.records.usage_rows("u1", "2026-11-01")) == 3
+    assert backend.records.usage_rows("u2", "2026-11-01") == []
+
+
+def test_purge_user_files_removes_the_whole_workspace_of_that_user_only(backend):
+    backend.files.write_bytes("u1", "a/b.txt", b"one")
+    backend.files.write_bytes("u1", "a/b.txt", b"two")  # an older version on S3
+    backend.files.write_bytes("u1", "gone.txt", b"x")
+    backend.files.delete("u1", "gone.txt")  # a delete marker on S3
+    backend.files.write_bytes("u2", "keep.txt", b"mine")
+    backend.files.purge_user("u1")
+    backend.files.purge_user("u1")  # idempotent
+    assert backend.files.list_files("u1") == []
+    assert backend.files.read_bytes("u2", "keep.txt") == b"mine"
+
+
+def test_delete_user_leaves_a_phone_another_account_holds_now(backend):
+    make_user(backend)
+    make_user(backend, "u2", "bob@example.com")
+    backend.records.update_user("u1", phone="+14155550100")  # a stale number on the profile
+    backend.records.link_phone("+14155550100", "u2")
+    assert backend.records.delete_user("u1").user_id == "u1"
+    assert backend.records.get_user("u1") is None
+    assert backend.records.get_phone_user("+14155550100") == "u2"

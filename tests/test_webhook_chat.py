@@ -226,3 +226,17 @@ def test_the_answer_still_reaches_the_phone_when_the_store_fails_after_it(sam, c
     [text] = sam.reply("a question")
     assert text.startswith("Here is what you asked for.")
     assert "could not be saved" in text
+
+
+def test_past_the_daily_limit_one_sms_names_the_limit_and_gemini_is_not_called(make_sms_app, fake_gemini):
+    from delta3_core import usage
+
+    app = make_sms_app(sms_reply_wait_s=10.0, daily_token_limit=500)
+    backend = app.extensions["delta3_sms"].services.backend
+    user = accounts.register(backend, "sam@example.com", PASSWORD)
+    accounts.link_phone(backend, user.user_id, PHONE)
+    keys.set_gemini_key(backend, user.user_id, KEY)
+    usage.record_usage(backend, user.user_id, 400, 100)
+    [message] = Texter(app.test_client()).reply("write me a poem")
+    assert "daily limit of 500 tokens" in message and "00:00 UTC" in message
+    assert fake_gemini.generate_requests == []

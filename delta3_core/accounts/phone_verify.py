@@ -18,7 +18,8 @@ MAX_TRIES = 5  # wrong codes per pending code; then a new one must be sent
 MAX_SENDS_PER_HOUR = 5  # each send costs money and reaches a stranger if the number is mistyped
 
 
-def _pending_key(user_id: str) -> str:
+def pending_key(user_id: str) -> str:
+    """Record key of the code waiting to link a phone."""
     return f"phone-verify:{user_id}"
 
 
@@ -38,12 +39,13 @@ def send_code(services, user_id: str, phone: str) -> str:
         raise ThrottledError("Too many codes sent; try again in an hour.", retry_after=3600)
     code = f"{secrets.randbelow(10**6):06d}"
     record = {"phone": phone, "hash": _code_hash(settings.secret_key, user_id, phone, code), "tries": 0}
-    records.put_value(_pending_key(user_id), json.dumps(record), CODE_TTL_S)
-    _send_sms(settings, phone, f"Your DELTA3 code is {code}. It expires in 10 minutes.")
+    records.put_value(pending_key(user_id), json.dumps(record), CODE_TTL_S)
+    send_sms(settings, phone, f"Your DELTA3 code is {code}. It expires in 10 minutes.")
     return phone
 
 
-def _send_sms(settings, phone: str, body: str) -> None:
+def send_sms(settings, phone: str, body: str) -> None:
+    """Text `body` to `phone` through Twilio; Delta3Error (a plain sentence) if it cannot be sent."""
     from twilio.base.exceptions import TwilioException
 
     from ..sms.sender import make_client
@@ -57,14 +59,14 @@ def _send_sms(settings, phone: str, body: str) -> None:
 
 def pending_phone(services, user_id: str) -> str | None:
     """The number a code was sent to and is still waiting for, if any."""
-    raw = services.backend.records.get_value(_pending_key(user_id))
+    raw = services.backend.records.get_value(pending_key(user_id))
     return json.loads(raw)["phone"] if raw else None
 
 
 def confirm_code(services, user_id: str, code: str) -> str:
     """Check the code and link the phone; return it. ValidationError for a wrong or expired code."""
     records = services.backend.records
-    raw = records.get_value(_pending_key(user_id))
+    raw = records.get_value(pending_key(user_id))
     if not raw:
         raise ValidationError("No code is waiting (it may have expired); send a new one.")
     record = json.loads(raw)
@@ -72,14 +74,14 @@ def confirm_code(services, user_id: str, code: str) -> str:
     if not hmac.compare_digest(expected, record["hash"]):
         record["tries"] += 1
         if record["tries"] >= MAX_TRIES:
-            records.delete_value(_pending_key(user_id))
+            records.delete_value(pending_key(user_id))
             raise ValidationError("Too many wrong codes; send a new one.")
-        records.put_value(_pending_key(user_id), json.dumps(record), CODE_TTL_S)
+        records.put_value(pending_key(user_id), json.dumps(record), CODE_TTL_S)
         raise ValidationError("That code is not right; check the SMS and try again.")
-    records.delete_value(_pending_key(user_id))
+    records.delete_value(pending_key(user_id))
     return accounts.link_phone(services.backend, user_id, record["phone"])
 
 
 def cancel(services, user_id: str) -> None:
     """Forget a pending code."""
-    services.backend.records.delete_value(_pending_key(user_id))
+    services.backend.records.delete_value(pending_key(user_id))

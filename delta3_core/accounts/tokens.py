@@ -11,9 +11,10 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from .. import accounts  # the module, so a test moving accounts.clock moves this clock too
 from ..errors import NotFoundError, ValidationError
 from ..storage.base import AccessTokenRecord, Backend, UserRecord
+from . import clock  # the module, so a test moving accounts.clock.now moves this clock too
+from .sessions import resolve_session
 
 PREFIX = "d3p_"
 MAX_TOKENS_PER_USER = 50
@@ -55,7 +56,7 @@ def create_token(backend: Backend, user_id: str, name: str, expires_in_days: int
         raise ValidationError(f"A token expires in 1 to {MAX_EXPIRY_DAYS} days (or never, if left out).")
     if len(backend.records.list_access_tokens(user_id)) >= MAX_TOKENS_PER_USER:
         raise ValidationError(f"You have {MAX_TOKENS_PER_USER} tokens, the most allowed; revoke one first.")
-    now = accounts.clock()
+    now = clock.now()
     token_id = secrets.token_hex(8)
     secret = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
     record = AccessTokenRecord(token_id=token_id, token_hash=hash_token(secret), user_id=user_id, name=name,
@@ -80,10 +81,10 @@ def resolve_bearer(backend: Backend, token: str | None) -> Bearer | None:
     if not token or not isinstance(token, str) or len(token) > 512:
         return None
     if not token.startswith(PREFIX):
-        user = accounts.resolve_session(backend, token)
+        user = resolve_session(backend, token)
         return Bearer(user, "session") if user else None
     record = backend.records.get_access_token(hash_token(token))
-    if record is None or (record.expires_at is not None and record.expires_at <= accounts.clock()):
+    if record is None or (record.expires_at is not None and record.expires_at <= clock.now()):
         return None
     user = backend.records.get_user(record.user_id)
     return Bearer(user, "personal", record.token_id) if user else None

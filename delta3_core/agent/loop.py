@@ -11,8 +11,8 @@ from typing import Any
 
 from google.genai import types
 
-from .. import history, keys, usage
-from ..errors import Delta3Error, ModelError
+from .. import budget, history, keys, usage
+from ..errors import DailyLimitError, Delta3Error, ModelError
 from ..storage.base import Message
 from ..tools import ToolContext, ToolResult, declarations, run_tool
 from .context import code_has_network, history_contents, system_instruction, tool_record
@@ -41,14 +41,16 @@ class Turn:
     images: list[str] = field(default_factory=list)
     tokens_in: int = 0
     tokens_out: int = 0
+    tokens_thinking: int = 0
     model_calls: int = 0
     saved: bool = False
     new_round: bool = False  # the next text starts a new model round (gets a blank line before it)
+    model_name: str = ""
 
     @property
     def usage(self) -> dict[str, int]:
         """Token counts of the whole turn."""
-        return {"tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
+        return {"tokens_in": self.tokens_in, "tokens_out": self.tokens_out, "thinking_tokens": self.tokens_thinking,
                 "total_tokens": self.tokens_in + self.tokens_out, "model_calls": self.model_calls}
 
     def add_text(self, piece: str) -> str:
@@ -72,7 +74,9 @@ class Turn:
             return "Your conversation could not be saved just now; the next message may not remember this one."
         if self.model_calls:
             try:
-                usage.record_usage(self.services.backend, self.user_id, self.tokens_in, self.tokens_out)
+                # tokens_out includes the thinking; the store keeps the two apart
+                usage.record_usage(self.services.backend, self.user_id, self.tokens_in,
+                                   self.tokens_out - self.tokens_thinking, self.tokens_thinking, self.model_name)
             except Delta3Error as exc:  # the turn is saved; only today's usage totals miss it
                 log.warning("could not count the usage of user %s: %s", self.user_id, exc)
         return None
@@ -169,10 +173,16 @@ def _prepare(turn: Turn, attachments: list[str], model_factory: ModelFactory
     if user is None:
         turn.saved = True  # nothing to save a turn to
         raise ModelError("Your account could not be found; please log in again.", "no_account")
+    try:  # checked here, in the one turn every channel runs, so no channel can skip the budget
+        budget.check_daily_limit(services, user)
+    except DailyLimitError:
+        turn.saved = True  # a refused message is not kept: the user sends it again after the reset
+        raise
     api_key = keys.gemini_key_of(services.backend, user)
     if not api_key:
         raise ModelError(_NO_KEY.get(turn.channel, _NO_KEY["web"]), "no_key")
-    model = model_factory(api_key, user.model or settings.model, settings.model_timeout_s)
+    turn.model_name = user.model or settings.model
+    model = model_factory(api_key, turn.model_name, settings.model_timeout_s)
     ctx = ToolContext(services, turn.user_id)
     contents = history_contents(history.context(services.backend, turn.user_id))
     message = _user_content(ctx, turn.user_message.content, attachments)
@@ -218,6 +228,7 @@ def _stream(turn: Turn, model: Model, contents: list[types.Content], system: str
             reply = item
     turn.tokens_in += reply.tokens_in
     turn.tokens_out += reply.tokens_out
+    turn.tokens_thinking += reply.tokens_thinking
     return reply
 
 
@@ -245,7 +256,8 @@ _NO_KEY = {
     "api": "Save your Gemini API key first with POST /auth/gemini-key (get one free at "
            "https://aistudio.google.com/apikey).",
 }
-_ERROR_KINDS = {"KeyDecryptError": "key_unreadable", "StorageError": "storage", "QuotaExceededError": "quota_full",
+_ERROR_KINDS = {"DailyLimitError": "daily_limit", "KeyDecryptError": "key_unreadable",
+                "StorageError": "storage", "QuotaExceededError": "quota_full",
                 "NotFoundError": "not_found", "ValidationError": "invalid"}
 _KEY_FIX = {"web": " Save a valid one in Settings.", "sms": " Send KEY <your-gemini-api-key> to replace it.",
             "api": " Save a valid one with POST /auth/gemini-key."}

@@ -35,7 +35,8 @@ class ModelReply:
     calls: list[ToolCall] = field(default_factory=list)
     content: types.Content | None = None
     tokens_in: int = 0
-    tokens_out: int = 0
+    tokens_out: int = 0  # answer and thinking: both are billed as output
+    tokens_thinking: int = 0
     finish_reason: str | None = None
     block_reason: str | None = None
 
@@ -122,7 +123,8 @@ class GeminiModel:
             if chunk.usage_metadata:  # cumulative: the last one counts
                 usage = chunk.usage_metadata
                 reply.tokens_in = usage.prompt_token_count or 0
-                reply.tokens_out = (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
+                reply.tokens_thinking = usage.thoughts_token_count or 0
+                reply.tokens_out = (usage.candidates_token_count or 0) + reply.tokens_thinking
             if chunk.prompt_feedback and chunk.prompt_feedback.block_reason:
                 reply.block_reason = _enum_name(chunk.prompt_feedback.block_reason)
             for candidate in (chunk.candidates or [])[:1]:

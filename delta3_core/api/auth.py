@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from pydantic import BaseModel, Field
 
-from .. import accounts, keys
+from .. import accounts, budget, keys
 from ..accounts import tokens as pat
 from ..storage.base import UserRecord
 from .framework import Call, Model, operation
@@ -33,6 +33,8 @@ class User(BaseModel):
     model: str = Field(description="the Gemini model that answers this user")
     has_gemini_key: bool
     created_at: str
+    daily_token_limit: int | None = Field(None, description="tokens this account may use per UTC day (null: no "
+                                                            "limit); PATCH it to set your own")
 
 
 class Session(BaseModel):
@@ -53,11 +55,12 @@ class GeminiKeyState(BaseModel):
 def user_out(call: Call, user: UserRecord) -> User:
     """The API view of a user record."""
     return User(id=user.user_id, email=user.email, phone=user.phone, model=user.model or call.services.settings.model,
-                has_gemini_key=keys.has_gemini_key(user), created_at=iso(user.created_at))
+                has_gemini_key=keys.has_gemini_key(user), created_at=iso(user.created_at),
+                daily_token_limit=budget.effective_limit(call.services.settings, user) or None)
 
 
 def _session(call: Call, user: UserRecord) -> Session:
-    now = accounts.clock()
+    now = accounts.clock.now()
     token = accounts.create_session(call.services.backend, user.user_id, now=now)
     return Session(token=token, expires_at=iso(now + accounts.SESSION_TTL_S), user=user_out(call, user))
 
@@ -110,3 +113,23 @@ def save_gemini_key(call: Call) -> GeminiKeyState:
 def remove_gemini_key(call: Call) -> None:
     """Forget the saved Gemini key."""
     keys.remove_gemini_key(call.services.backend, call.user_id)
+
+
+# ---------------------------------------------------------------- account settings
+
+class AccountChanges(Model):
+    """What PATCH /auth/me may change; fields left out stay as they are."""
+
+    daily_token_limit: int | None = Field(None, ge=1, strict=True, examples=[200000],
+                                          description="your own daily token limit (up to the server's maximum); "
+                                                      "null goes back to the server's default")
+
+
+@operation("PATCH", "/auth/me", summary="Change your settings", tag="auth", body=AccountChanges, response=User,
+           errors=(422,))
+def update_me(call: Call) -> User:
+    """Change the daily token limit."""
+    user = call.user
+    if "daily_token_limit" in call.body.model_fields_set:
+        user = budget.set_daily_limit(call.services, call.user_id, call.body.daily_token_limit)
+    return user_out(call, user)

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from .. import budget
 from ..agent import ErrorEvent, Final, TextDelta, ToolFinished, ToolStarted, chat
 from ..errors import Delta3Error, StorageError
 from ..workspace import Workspace
@@ -21,7 +22,7 @@ SSE = "text/event-stream"
 # A failed turn's kind (agent ErrorEvent.kind) as an HTTP status: the caller's to fix (4xx) or ours/Google's (5xx).
 ERROR_STATUS = {"empty_message": 422, "no_key": 409, "invalid_key": 422, "key_unreadable": 409, "quota": 429,
                 "blocked": 422, "no_account": 401, "invalid": 422, "quota_full": 413, "not_found": 404,
-                "storage": 503}
+                "storage": 503, "daily_limit": 429}
 
 
 class SendBody(Model):
@@ -120,7 +121,8 @@ def as_reply(answer: dict[str, Any]) -> Reply:
     if status == 200:
         return Reply(answer)
     error = answer["error"]
-    raise Problem(status, error["message"], retry_after(60) if status == 429 else None)
+    wait = budget.seconds_to_reset() if error["kind"] == "daily_limit" else 60  # the budget resets at midnight UTC
+    raise Problem(status, error["message"], retry_after(wait) if status == 429 else None)
 
 
 def sse(name: str, data: dict[str, Any]) -> str:

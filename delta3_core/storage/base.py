@@ -121,6 +121,24 @@ class RecordStore(Protocol):
     def delete_access_token(self, user_id: str, token_id: str) -> bool:
         """Revoke the user's token `token_id`; False if the user has no such token."""
 
+    # -- account deletion and daily usage (accounts) --
+    def delete_user(self, user_id: str) -> UserRecord | None:
+        """In one step: remove the profile, its email and phone claims, and queue a purge; None if absent."""
+
+    def pending_purges(self) -> list[PurgeJob]:
+        """Deleted accounts whose remaining data is still to be purged, oldest first."""
+
+    def purge_user_records(self, user_id: str) -> None:
+        """Remove every record left of a deleted user (sessions, history, usage...); idempotent."""
+
+    def finish_purge(self, user_id: str) -> None: ...
+
+    def add_usage(self, user_id: str, day: str, model: str, counts: dict[str, int]) -> None:
+        """Atomically add counts (UsageRow fields) to the user's row for a UTC day (YYYY-MM-DD) and model."""
+
+    def usage_rows(self, user_id: str, first_day: str) -> list[UsageRow]:
+        """The user's rows from `first_day` on, by day then model."""
+
 
 class FileStore(Protocol):
     """Workspace files of every user; paths arrive validated (relative, normalised, '/'-separated)."""
@@ -144,6 +162,10 @@ class FileStore(Protocol):
     def local_root(self, user_id: str) -> Path | None:
         """The workspace folder on this host (local backend), or None (S3)."""
 
+    # -- account deletion (accounts) --
+    def purge_user(self, user_id: str) -> None:
+        """Remove everything stored under the user (workspace, checkpoints; on S3 every version); idempotent."""
+
 
 class KeyCipher(Protocol):
     """Encrypts Gemini keys bound to a user id: a ciphertext never decrypts for another user."""
@@ -161,3 +183,28 @@ class Backend:
     records: RecordStore
     files: FileStore
     cipher: KeyCipher
+
+
+# -- account deletion and daily usage (accounts) ---------------------------------------------
+@dataclass
+class PurgeJob:
+    """A deleted account whose data is still being removed; `phone` was its linked number."""
+
+    user_id: str
+    queued_at: float
+    phone: str | None = None
+
+
+USAGE_COUNTS = ("tokens_in", "tokens_out", "tokens_thinking", "requests")
+
+
+@dataclass
+class UsageRow:
+    """One user's usage on one UTC day with one model."""
+
+    day: str
+    model: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tokens_thinking: int = 0
+    requests: int = 0

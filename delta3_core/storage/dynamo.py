@@ -13,6 +13,11 @@ Item layout (pk / sk: attributes):
     KV#<key>      / KV               value, expires_at, ttl
     TOKEN#<sha256 of token> / TOKEN  token_id, user_id, name, created_at, expires_at?, ttl?  (API access token)
     USER#<id>     / TOKEN#<token id> the same attributes plus token_hash (the user's list of tokens)
+    USER#<id>     / SESSION#<sha256> ttl               (finds a deleted account's sessions)
+    USER#<id>     / USAGE#<day>#<model>  tokens_in, tokens_out, tokens_thinking, requests, ttl (90 days)
+    PURGE         / USER#<id>        queued_at, phone  (a deleted account whose data is still being removed)
+
+Everything else of one user lives under pk USER#<id>, so purging a deleted account is one Query.
 
 `ttl` (epoch seconds) lets DynamoDB delete expired items, but it does so lazily (up to days
 later), so every read also compares `expires_at` with the clock and treats expired items as absent.
@@ -28,6 +33,7 @@ from typing import Any
 from ..errors import ConflictError, NotFoundError, StorageError
 from .base import HISTORY_KEEP, AccessTokenRecord, Message, SessionRecord, UserRecord
 from .codec import USER_FIELDS, check_changes, dump_meta, load_meta, stamped, user_from_dict
+from .dynamo_accounts import DynamoAccountsMixin
 from .dynamo_items import (
     FAILED,
     ConditionFailed,
@@ -41,7 +47,7 @@ from .dynamo_items import (
 )
 
 
-class DynamoRecordStore(DynamoTable):
+class DynamoRecordStore(DynamoAccountsMixin, DynamoTable):
     """RecordStore on one DynamoDB table (layout in the module docstring)."""
 
     # -- users ------------------------------------------------------------------------
@@ -120,6 +126,9 @@ class DynamoRecordStore(DynamoTable):
 
     # -- sessions ---------------------------------------------------------------------
     def put_session(self, session: SessionRecord) -> None:
+        # The per-user reference goes first: a session is never stored without a way to find it.
+        self._call("put_item", Item={**item_key(f"USER#{session.user_id}", f"SESSION#{session.token_hash}"),
+                                     **encode_item(ttl=int(session.expires_at) + 1)})
         self._call("put_item", Item={**item_key(f"SESSION#{session.token_hash}", "SESSION"), **encode_item(
             user_id=session.user_id, created_at=session.created_at, expires_at=session.expires_at,
             ttl=int(session.expires_at) + 1)})

@@ -204,3 +204,21 @@ class LocalFileStore:
     @_storage_errors
     def usage_bytes(self, user_id: str) -> int:
         return sum(info.size for info in self.list_files(user_id))
+
+    # -- account deletion (accounts) ----------------------------------------------------
+    @_storage_errors
+    def purge_user(self, user_id: str) -> None:
+        """Remove `<root>/users/<id>` with everything in it (workspace, checkpoints); fine if absent."""
+        folder = self.root / "users" / check_user_id(user_id)
+        if not os.path.lexists(folder):
+            return
+        # Code runs may leave folders without owner permissions; open them up first (links not followed).
+        with suppress(OSError):
+            os.chmod(folder, 0o700)
+        for parent, dirs, _files in os.walk(folder):  # top-down: a folder is opened up before it is listed
+            for name in dirs:
+                path = os.path.join(parent, name)
+                if not os.path.islink(path):
+                    with suppress(OSError):
+                        os.chmod(path, 0o700)
+        shutil.rmtree(folder)  # fd-based on Linux: never follows a link out of the folder

@@ -190,3 +190,17 @@ class S3FileStore:
     @_s3_errors
     def usage_bytes(self, user_id: str) -> int:
         return sum(int(obj["Size"]) for obj in self._objects(self.prefix(user_id)))
+
+    # -- account deletion (accounts) ----------------------------------------------------
+    @_s3_errors
+    def purge_user(self, user_id: str) -> None:
+        """Delete every object version and delete marker under `users/<id>/` (undo checkpoints too)."""
+        prefix = f"users/{check_user_id(user_id)}/"
+        for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix):
+            found = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                     for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+            for start in range(0, len(found), _BATCH):
+                result = self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": found[start:start + _BATCH], "Quiet": True})
+                if result.get("Errors"):
+                    raise StorageError("Some files could not be deleted from S3; please try again.")
