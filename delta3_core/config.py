@@ -116,6 +116,10 @@ class Settings:
     sms_workers: int = _setting("DELTA3_SMS_WORKERS", _int, 8)
     sms_rate_per_phone: int = _setting("DELTA3_SMS_RATE_PER_PHONE", _int, 20)
     sms_rate_global: int = _setting("DELTA3_SMS_RATE_GLOBAL", _int, 600)
+    # Durable turns: a worker's lease on a job (renewed while the turn runs; a dead worker's job is
+    # taken again once it runs out), and the age past which a job gets "please send it again" instead.
+    turn_lease_s: float = _setting("DELTA3_TURN_LEASE", _float, 30.0)
+    turn_stale_s: float = _setting("DELTA3_TURN_STALE", _float, 900.0)
 
     @property
     def quota_bytes(self) -> int:

@@ -2,7 +2,8 @@
 
 Template: Handler `sms_webhook.aws_lambda.handler`, an HTTP API route `POST /twilio/webhook`
 (and `GET /healthz`, `GET /media/{token}`), and permission for the function to invoke itself
-(lambda:InvokeFunction on its own ARN) for slow answers; see delta3_core/sms_lambda.py.
+(lambda:InvokeFunction on its own ARN) for slow answers, and a schedule that sends
+{"delta3_turn_sweep": true}; see delta3_core/sms/lambda_jobs.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import io
 import sys
 from urllib.parse import quote
 
-from delta3_core.sms.lambda_jobs import JOB_KEY, make_defer, run_job
+from delta3_core.sms.lambda_jobs import JOB_KEY, SWEEP_KEY, make_defer, run_job, sweep
 
 _TEXT_TYPES = ("text/", "application/xml", "application/json")
 _app = None
@@ -33,11 +34,13 @@ def _get_app():
 
 
 def handler(event: dict, context=None) -> dict:
-    """Lambda handler: an async SMS job from our own webhook, or an HTTP request from API Gateway."""
+    """Lambda handler: an async SMS job from our own webhook, the scheduled sweep, or an HTTP request."""
     app = _get_app()
+    time_left_s = context.get_remaining_time_in_millis() / 1000 if context is not None else None
     if JOB_KEY in event:
-        time_left_s = context.get_remaining_time_in_millis() / 1000 if context is not None else None
         return run_job(app.extensions["delta3_sms"], event, time_left_s)
+    if SWEEP_KEY in event:
+        return {"ok": True, "swept": sweep(app.extensions["delta3_sms"], time_left_s)}
     return call_wsgi(app, event)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConflictError, NotFoundError, StorageError
+from . import sqlite_jobs
 from .base import HISTORY_KEEP, Message, SessionRecord, UserRecord
 from .codec import check_changes, dump_meta, load_meta, stamped, user_from_dict
 
@@ -39,6 +40,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL);
         CREATE INDEX kv_expiry ON kv(expires_at);
     """),
+    sqlite_jobs.MIGRATION,
 ]
 _USER_COLUMNS = ("user_id", "email", "password_hash", "created_at", "sessions_valid_after",
                  "gemini_key_ct", "model", "phone", "prefs")
@@ -277,3 +279,28 @@ class SqliteRecordStore:
     def delete_value(self, key: str) -> None:
         with self._tx() as tx:
             tx.execute("DELETE FROM kv WHERE key = ?", (key,))
+
+    # -- durable turn queue (delta3_core/turns; SQL in sqlite_jobs.py) -----------------
+    def enqueue_job(self, job, claim_key: str, claim_ttl_s: int) -> bool:
+        """Claim `claim_key` and write the job in one step; False (nothing written) if claimed before."""
+        return sqlite_jobs.enqueue_job(self, job, claim_key, claim_ttl_s)
+
+    def get_job(self, job_id: str):
+        """The job (open, or finished within a week), or None."""
+        return sqlite_jobs.get_job(self, job_id)
+
+    def open_jobs(self, limit: int = 1000) -> list:
+        """Pending and running jobs, in queue order."""
+        return sqlite_jobs.open_jobs(self, limit)
+
+    def failed_jobs(self, limit: int = 100) -> list:
+        """Jobs that could not be answered (kept a week), oldest first."""
+        return sqlite_jobs.failed_jobs(self, limit)
+
+    def lease_job(self, job, owner: str, lease_s: float):
+        """Take `job` (as seen) if it is pending or its lease ran out; the leased job, or None."""
+        return sqlite_jobs.lease_job(self, job, owner, lease_s)
+
+    def save_job(self, job) -> None:
+        """Write the job as its lease holder (owner and attempts must match); LeaseLost otherwise."""
+        sqlite_jobs.save_job(self, job)
