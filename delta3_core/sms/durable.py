@@ -12,12 +12,13 @@ from .. import accounts, history
 from ..storage.base import Message
 from ..turns.jobs import JobRecord
 from ..turns.runner import INTERRUPTED, Lease, RetryLater
-from .commands import parse_command
+from .commands import parse_command, redact
 from .handlers import SmsReply, chat_reply, is_opted_out
 
 log = logging.getLogger("delta3.sms")
 
 CHANNEL = "sms"
+SECRET_COMMANDS = ("register", "link", "key")
 STALE_TEXT = "Sorry, that message was interrupted; please send it again."
 INTERRUPTED_NOTE = ("(This run was interrupted when our service restarted{tool}; what is above is all it did. "
                     "Check your files, and send the message again if you need more.)")
@@ -45,8 +46,11 @@ class SmsJobs:
         """Run the command or chat; a chat records its progress before each tool call."""
         job = lease.job
         command = parse_command(job.text)
-        reply = self.channel.process(_phone(job), command, observe=_progress_recorder(lease))
-        return asdict(reply)
+        observe = _progress_recorder(lease) if command.name == "chat" else None
+        reply = asdict(self.channel.process(_phone(job), command, observe))
+        if command.name in SECRET_COMMANDS:  # the password or key leaves the store with the answer's arrival
+            lease.save(reply=reply, text=redact(command))
+        return reply
 
     def resume(self, lease: Lease) -> dict | None:
         """A chat cut off by a crash: its saved answer, or what it did before a tool call; None: run again."""

@@ -62,13 +62,14 @@ def run_job(channel: SmsChannel, event: dict, time_left_s: float | None = None,
         max_wait_s = min(max_wait_s, time_left_s / 2)
     deadline = time.monotonic() + max_wait_s
     while True:
-        job = channel.runner.lease(job_id)
-        if job is not None:
-            channel.runner.run(job)
-            break
         current = records.get_job(job_id)
         if current is None or not current.is_open:
-            return {"ok": True, "job": job_id, "note": "already answered"}
+            break  # answered (by us just now, by a retry, or by the sweep)
+        # An earlier message of the phone whose worker died is run first, here, keeping the order.
+        job = channel.runner.lease(job_id, lane=current.lane)
+        if job is not None:
+            channel.runner.run(job)
+            continue
         if time.monotonic() >= deadline:
             raise RetryLater(f"job {job_id} is still waiting for an earlier message of its phone")
         time.sleep(poll_s)

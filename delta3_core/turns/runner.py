@@ -122,11 +122,15 @@ class TurnRunner:
                 return taken
         return None
 
-    def lease(self, job_id: str) -> JobRecord | None:
-        """Lease this job if it is its lane's head and free; None if it is finished, busy or behind another."""
+    def lease(self, job_id: str, lane: str | None = None) -> JobRecord | None:
+        """Lease this job if it is its lane's head and free; None if it is finished, busy or behind another.
+
+        With `lane`, the head of that lane is leased instead when it is free (its worker died): a job
+        waiting behind it then runs that one first.
+        """
         for head in lane_heads(self.records.open_jobs()):
-            if head.job_id == job_id:
-                return self.records.lease_job(head, self.owner, self.lease_s) if head.leasable() else None
+            if (head.job_id == job_id or head.lane == lane) and head.leasable():
+                return self.records.lease_job(head, self.owner, self.lease_s)
         return None
 
     def run(self, job: JobRecord, handoff: Callable[[Lease, dict], bool] | None = None) -> None:
