@@ -1,4 +1,4 @@
-"""Command line: `python -m delta3_core bootstrap-aws | rotate-keys` (operator tasks)."""
+"""Command line: `python -m delta3_core bootstrap-aws | rotate-keys | jobs` (operator tasks)."""
 
 from __future__ import annotations
 
@@ -29,12 +29,31 @@ def _parser() -> argparse.ArgumentParser:
         "rotate-keys", help="re-encrypt stored Gemini keys under the current DELTA3_SECRET_KEY (local backend)",
         description="Set the new DELTA3_SECRET_KEY, put the old one in DELTA3_OLD_SECRET_KEYS, run this, "
                     "then drop DELTA3_OLD_SECRET_KEYS. Safe to run again.")
+    commands.add_parser(
+        "jobs", help="list the durable turn queue: pending, running and failed jobs with their age",
+        description="Messages accepted by SMS (and the API's asynchronous turns) that are not answered yet, "
+                    "oldest first, then the failed ones of the past week. Reads the store the settings name.")
     return parser
+
+
+def _jobs() -> int:
+    from .config import load_settings
+    from .storage import open_backend
+    from .turns.listing import list_jobs
+
+    try:
+        print("\n".join(list_jobs(open_backend(load_settings()).records)))
+    except Delta3Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return the process exit code."""
     args = _parser().parse_args(argv)
+    if args.command == "jobs":
+        return _jobs()
     if args.command == "rotate-keys":
         from .storage.rotate import main as rotate_keys
 
