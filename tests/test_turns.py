@@ -53,9 +53,7 @@ def test_a_job_too_old_to_answer_asks_for_the_message_again(channel, fake_twilio
 def test_a_turn_saved_before_the_crash_is_answered_from_history_not_run_again(channel, fake_twilio, fake_gemini):
     records = channel.services.backend.records
     job = _accept(channel, "what is 2+2?", "SMsaved")
-    crashed = records.lease_job(job, "dead-worker", 0.01)  # the worker that died had started the turn...
-    crashed.started_at = time.time()
-    records.save_job(crashed)
+    assert records.lease_job(job, "dead-worker", 0.01)  # the worker that died had started the turn...
     history.append(channel.services.backend, channel.user_id, [  # ...and the turn had saved itself
         Message("user", "what is 2+2?", "sms"), Message("assistant", "It is 4.", "sms")])
     taken = _wait_for_job(channel)
@@ -68,9 +66,7 @@ def test_a_turn_saved_before_the_crash_is_answered_from_history_not_run_again(ch
 def test_a_crash_before_any_tool_runs_the_turn_again(channel, fake_twilio, fake_gemini):
     records = channel.services.backend.records
     job = _accept(channel, "what is 2+2?", "SMfresh")
-    crashed = records.lease_job(job, "dead-worker", 0.01)
-    crashed.started_at = time.time()
-    records.save_job(crashed)
+    assert records.lease_job(job, "dead-worker", 0.01)
     fake_gemini.enqueue(gemini_text("4"))
     channel.runner.run(_wait_for_job(channel))
     assert [m["body"] for m in fake_twilio.wait_for(1)] == ["4"]

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from .. import accounts
-from ..errors import Delta3Error, ValidationError
-from ..turns.jobs import DONE, JobRecord, LeaseLost
+from ..errors import ValidationError
+from ..turns.jobs import JobRecord, LeaseLost
 from ..turns.runner import TurnRunner
-from ..turns.workers import TurnWorkers
+from ..turns.workers import TurnWorkers, finish_inline
 from .commands import Command, mask_phone, parse_command, redact
 from .durable import CHANNEL, job_id_for, new_job
 from .handlers import SmsReply, is_opted_out, run_command
@@ -138,8 +137,12 @@ class SmsChannel:
         # The claim and the job are one write: a message is either taken and durable, or not taken at all.
         if not self.services.backend.records.enqueue_job(job, claim_key(inbound.sid), SEEN_TTL_S):
             return self._replayed(inbound)
+        if command.name != "chat":  # quick: run it within this request when the phone has nothing before it
+            reply = self._run_here(job)
+            if reply is not None:
+                return reply
         if self._defer is not None:
-            return self._on_lambda(job, command)
+            return self._defer_job(job)
         if self.workers is None:
             return SmsReply()
         reply = self.workers.wait_reply(job.job_id, self._wait_s(job))
@@ -157,15 +160,17 @@ class SmsChannel:
             return SmsReply(**job.reply)
         return SmsReply()
 
-    def _on_lambda(self, job: JobRecord, command: Command) -> SmsReply:
-        """On Lambda nothing may run after the response (the sandbox freezes): commands (quick) run now when
-        the phone has nothing before them; chats go to an async invocation."""
-        if command.name != "chat":
-            leased = self.runner.lease(job.job_id)
-            if leased is not None:
-                answered: list[dict] = []
-                self.runner.run(leased, lambda lease, reply: _inline(lease, reply, answered))
-                return SmsReply(**answered[0]) if answered else SmsReply()
+    def _run_here(self, job: JobRecord) -> SmsReply | None:
+        """Run the job in this thread and answer inline; None if it cannot start now (behind another job)."""
+        leased = self.runner.lease(job.job_id)
+        if leased is None:
+            return None
+        answered: list[dict] = []
+        self.runner.run(leased, lambda lease, changes: _inline(lease, changes, answered))
+        return SmsReply(**answered[0]) if answered else SmsReply()
+
+    def _defer_job(self, job: JobRecord) -> SmsReply:
+        """On Lambda nothing may run after the response (the sandbox freezes): an async invocation runs it."""
         try:
             self._defer(job)
         except Exception:  # the job is safe in the store: the periodic sweep runs it
@@ -196,13 +201,11 @@ class SmsChannel:
             self.workers.close(wait=True)
 
 
-def _inline(lease, reply: dict, answered: list[dict]) -> bool:
+def _inline(lease, changes: dict, answered: list[dict]) -> bool:
     """Hand-off for a job run within the request: record it as answered inline, then answer with it."""
-    try:
-        lease.save(status=DONE, finished_at=time.time(), outbox={**lease.job.outbox, "via": "inline"})
-    except Delta3Error:
-        return False  # not recorded: the runner sends it through the Messages API instead
-    answered.append(reply)
+    if not finish_inline(lease, changes):
+        return False
+    answered.append(lease.job.reply)
     return True
 
 

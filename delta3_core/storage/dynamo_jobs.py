@@ -84,6 +84,7 @@ def lease_job(table, job: JobRecord, owner: str, lease_s: float) -> JobRecord | 
     now = time.time()
     taken = JobRecord.loads(job.dumps())
     taken.status, taken.owner, taken.attempts, taken.lease_until = RUNNING, owner, job.attempts + 1, now + lease_s
+    taken.started_at = taken.started_at or now
     try:
         table._call("put_item", Item=_queue_item(taken),
                     ConditionExpression="attempts = :a AND (#s = :p OR (#s = :r AND lease_until < :now))",

@@ -56,6 +56,7 @@ class SqliteRecordStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        self._write_lock = threading.RLock()
         try:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
             # Owner-only before SQLite opens it (its -wal and -shm files copy these modes): code runs
@@ -85,6 +86,13 @@ class SqliteRecordStore:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: all of it is committed, or none of it (and a StorageError)."""
+        # This process's writers queue here, in turn, instead of in SQLite's busy handler, which sleeps
+        # (up to 100 ms a try) and lets a burst of webhook requests wait far longer than the writes take.
+        with self._write_lock, self._tx_locked() as conn:
+            yield conn
+
+    @contextmanager
+    def _tx_locked(self) -> Iterator[sqlite3.Connection]:
         try:
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")  # take the write lock now, so read-then-write cannot race

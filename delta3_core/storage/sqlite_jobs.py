@@ -60,6 +60,7 @@ def lease_job(store, job: JobRecord, owner: str, lease_s: float) -> JobRecord | 
     now = time.time()
     taken = JobRecord.loads(job.dumps())
     taken.status, taken.owner, taken.attempts, taken.lease_until = RUNNING, owner, job.attempts + 1, now + lease_s
+    taken.started_at = taken.started_at or now
     with store._tx() as tx:
         cursor = tx.execute(
             "UPDATE jobs SET status = ?, owner = ?, attempts = ?, lease_until = ?, data = ? WHERE job_id = ? "

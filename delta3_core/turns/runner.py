@@ -114,13 +114,21 @@ class TurnRunner:
 
     def next_job(self, busy_lanes: set[str] = frozenset()) -> JobRecord | None:
         """Lease the oldest runnable job: the head of its lane, pending or out of lease; None if there is none."""
+        taken = self.next_jobs(1, busy_lanes)
+        return taken[0] if taken else None
+
+    def next_jobs(self, limit: int, busy_lanes: set[str] = frozenset()) -> list[JobRecord]:
+        """Lease up to `limit` runnable jobs (lane heads, oldest first) from one read of the queue."""
+        taken: list[JobRecord] = []
         for head in lane_heads(self.records.open_jobs()):
+            if len(taken) >= limit:
+                break
             if head.lane in busy_lanes or head.channel not in self.handlers or not head.leasable():
                 continue
-            taken = self.records.lease_job(head, self.owner, self.lease_s)
-            if taken is not None:
-                return taken
-        return None
+            job = self.records.lease_job(head, self.owner, self.lease_s)
+            if job is not None:
+                taken.append(job)
+        return taken
 
     def lease(self, job_id: str, lane: str | None = None) -> JobRecord | None:
         """Lease this job if it is its lane's head and free; None if it is finished, busy or behind another.
@@ -134,17 +142,20 @@ class TurnRunner:
         return None
 
     def run(self, job: JobRecord, handoff: Callable[[Lease, dict], bool] | None = None) -> None:
-        """Take a leased job to its answer. `handoff(lease, reply)` may deliver it instead (inline TwiML)."""
+        """Take a leased job to its answer. `handoff(lease, changes)` may deliver it instead (inline TwiML):
+        it then saves `changes` (the new reply, if any) with the job's end; lease.job.reply is the reply."""
         lease = Lease(self.records, job, self.lease_s)
         lease.start_heartbeat()
         try:
             handler = self.handlers[job.channel]
-            reply = job.reply
+            reply, answered = job.reply, {}
             if reply is None:
                 reply, note = self._answer(handler, lease)
-                lease.save(reply=reply, **({"note": note} if note else {}))
-            if handoff is not None and handoff(lease, reply):
+                answered = {"reply": reply, **({"note": note} if note else {})}
+            if handoff is not None and handoff(lease, answered):  # saves the reply and DONE in one write
                 return
+            if answered:  # kept before any message goes out, so a crash from here on never runs the turn again
+                lease.save(**answered)
             handler.deliver(lease, reply)
             lease.save(status=DONE, finished_at=time.time())
         except LeaseLost:
@@ -162,11 +173,11 @@ class TurnRunner:
         if job.age_s() > self.stale_s or job.attempts > MAX_ATTEMPTS:
             log.warning("job %s: too old or tried too often (%d); asking for a resend", job.job_id, job.attempts)
             return handler.stale(job), STALE
-        if job.started_at is not None:  # a worker ran it before and died
+        if job.attempts > 1:  # a worker took it before and died
             reply = handler.resume(lease)
             if reply is not None:
                 return reply, None
-        lease.save(started_at=time.time(), progress={})
+            lease.job.progress = {}
         return handler.run(lease), None
 
     def _retry(self, lease: Lease, why: str) -> None:

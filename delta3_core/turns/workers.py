@@ -22,6 +22,15 @@ log = logging.getLogger("delta3.turns")
 POLL_S = 2.0
 
 
+def finish_inline(lease: Lease, answered: dict) -> bool:
+    """Record the job as answered inline (with its new reply, if any) in one write; False if that failed."""
+    try:
+        lease.save(status=DONE, finished_at=time.time(), outbox={**lease.job.outbox, "via": "inline"}, **answered)
+    except Delta3Error:  # not recorded as answered: the worker sends it through the Messages API instead
+        return False
+    return True
+
+
 class _Waiter:
     """A request waiting for its job's reply; the hand-off is atomic, so the reply goes out once."""
 
@@ -39,16 +48,14 @@ class _Waiter:
                 self._gave_up = True
             return self.reply
 
-    def offer(self, lease: Lease, reply: dict) -> bool:
+    def offer(self, lease: Lease, answered: dict) -> bool:
         """Give the reply to the waiting request, recording the job as answered inline; False if it left."""
         with self._lock:
             if self._gave_up:
                 return False
-            try:
-                lease.save(status=DONE, finished_at=time.time(), outbox={**lease.job.outbox, "via": "inline"})
-            except Delta3Error:  # not recorded as answered: the worker sends it the usual way instead
+            if not finish_inline(lease, answered):
                 return False
-            self.reply = reply
+            self.reply = lease.job.reply
         self._on_answered(lease.job)
         self._done.set()
         return True
@@ -98,9 +105,9 @@ class TurnWorkers:
         with self._cond:
             self._lanes.discard(job.lane)
 
-    def _handoff(self, lease: Lease, reply: dict) -> bool:
+    def _handoff(self, lease: Lease, answered: dict) -> bool:
         waiter = self._waiters.get(lease.job.job_id)
-        return waiter is not None and waiter.offer(lease, reply)
+        return waiter is not None and waiter.offer(lease, answered)
 
     def _dispatch(self) -> None:
         while True:
@@ -120,17 +127,19 @@ class TurnWorkers:
                 if self._free <= 0 or self._closed:
                     return
                 busy = set(self._lanes)
+                free = self._free
             try:
-                job = self.runner.next_job(busy)
+                jobs = self.runner.next_jobs(free, busy)
             except Delta3Error as error:
                 log.warning("could not look for turn jobs: %s", error)
                 return
-            if job is None:
+            if not jobs:
                 return
             with self._cond:
-                self._free -= 1
-                self._lanes.add(job.lane)
-            self._pool.submit(self._run, job)
+                self._free -= len(jobs)
+                self._lanes.update(job.lane for job in jobs)
+            for job in jobs:
+                self._pool.submit(self._run, job)
 
     def _run(self, job: JobRecord) -> None:
         try:
