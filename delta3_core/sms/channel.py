@@ -9,9 +9,9 @@ from dataclasses import dataclass, replace
 
 from .. import accounts
 from ..errors import ValidationError
+from ..turns.host import TurnHost
 from ..turns.jobs import JobRecord, LeaseLost
-from ..turns.runner import TurnRunner
-from ..turns.workers import TurnWorkers, finish_inline
+from ..turns.workers import finish_inline
 from .commands import Command, mask_phone, parse_command, redact
 from .durable import CHANNEL, job_id_for, new_job
 from .handlers import SmsReply, is_opted_out, run_command
@@ -111,11 +111,10 @@ class SmsChannel:
         from .durable import SmsJobs
 
         self.services = services
-        self.runner = TurnRunner(services, {CHANNEL: SmsJobs(self)})
-        self._defer = defer  # on AWS: hand chat jobs to an async invocation instead of the local workers
-        self.workers = None
-        if defer is None and workers:
-            self.workers = TurnWorkers(self.runner, services.settings.sms_workers).start()
+        # On AWS `defer` hands jobs to an async invocation instead of in-process workers.
+        self.host = TurnHost(services, defer, workers)
+        self.host.add_handler(CHANNEL, SmsJobs(self))
+        self.runner = self.host.runner
         self._client = None
         self._client_lock = threading.Lock()
 
@@ -141,16 +140,9 @@ class SmsChannel:
             reply = self._run_here(job)
             if reply is not None:
                 return reply
-        if self._defer is not None:
-            return self._defer_job(job)
-        if self.workers is None:
-            return SmsReply()
-        reply = self.workers.wait_reply(job.job_id, self._wait_s(job))
+        # Behind another job, or with every worker busy, the answer cannot be quick: Twilio is freed at once.
+        reply = self.host.wait_reply(job, self.services.settings.sms_reply_wait_s)
         return SmsReply(**reply) if reply else SmsReply()
-
-    def _wait_s(self, job: JobRecord) -> float:
-        # Behind another job, or with every worker busy, the answer cannot be quick: free Twilio at once.
-        return self.services.settings.sms_reply_wait_s if self.workers.can_start_now(job.lane) else 0.0
 
     def _replayed(self, inbound: Inbound) -> SmsReply:
         """A MessageSid seen before: the same answer if it went out inline (our response was lost), else silence."""
@@ -168,14 +160,6 @@ class SmsChannel:
         answered: list[dict] = []
         self.runner.run(leased, lambda lease, changes: _inline(lease, changes, answered))
         return SmsReply(**answered[0]) if answered else SmsReply()
-
-    def _defer_job(self, job: JobRecord) -> SmsReply:
-        """On Lambda nothing may run after the response (the sandbox freezes): an async invocation runs it."""
-        try:
-            self._defer(job)
-        except Exception:  # the job is safe in the store: the periodic sweep runs it
-            log.exception("sms %s: could not invoke a worker; the sweep will run it", job.address["sid"])
-        return SmsReply()
 
     def process(self, phone: str, command: Command, observe=None) -> SmsReply:
         """Run one command or chat for `phone` to its reply; an unexpected failure becomes an apology."""
@@ -195,10 +179,14 @@ class SmsChannel:
                 self._client = make_client(self.services.settings)
             return self._client
 
+    @property
+    def workers(self):
+        """The in-process workers (None on Lambda)."""
+        return self.host.workers
+
     def close(self) -> None:
         """Finish running jobs and stop the workers (jobs not started stay queued for the next start)."""
-        if self.workers is not None:
-            self.workers.close(wait=True)
+        self.host.close()
 
 
 def _inline(lease, changes: dict, answered: list[dict]) -> bool:

@@ -6,7 +6,7 @@ import time
 
 from ..turns.jobs import DONE, FAILED, FINISHED_TTL_S, OPEN, PENDING, RUNNING, JobRecord, LeaseLost
 
-MIGRATION = ("002_durable_turn_jobs", """
+MIGRATION = ("003_durable_turn_jobs", """
     CREATE TABLE jobs (
         job_id TEXT PRIMARY KEY, queue_key TEXT NOT NULL UNIQUE, status TEXT NOT NULL, owner TEXT,
         attempts INTEGER NOT NULL, lease_until REAL NOT NULL, finished_at REAL, data TEXT NOT NULL);
