@@ -8,9 +8,9 @@ from dataclasses import asdict
 
 from twilio.base.exceptions import TwilioException
 
-from .. import accounts, history
-from ..storage.base import Message
+from .. import accounts
 from ..turns.jobs import JobRecord
+from ..turns.resume import STALE_TEXT, ProgressRecorder, interrupted_answer, saved_answer
 from ..turns.runner import INTERRUPTED, Lease, RetryLater
 from .commands import parse_command, redact
 from .handlers import SmsReply, chat_reply, is_opted_out
@@ -19,9 +19,6 @@ log = logging.getLogger("delta3.sms")
 
 CHANNEL = "sms"
 SECRET_COMMANDS = ("register", "link", "key")
-STALE_TEXT = "Sorry, that message was interrupted; please send it again."
-INTERRUPTED_NOTE = ("(This run was interrupted when our service restarted{tool}; what is above is all it did. "
-                    "Check your files, and send the message again if you need more.)")
 
 
 def job_id_for(sid: str) -> str:
@@ -62,20 +59,13 @@ class SmsJobs:
             return None
         from ..agent import Reply
 
-        saved = _saved_answer(self.services, user.user_id, job)
+        saved = saved_answer(self.services, user.user_id, job, CHANNEL)
         if saved is not None:
             reply = Reply(text=saved.content, images=list(saved.meta.get("images") or []))
             return asdict(chat_reply(self.services, _phone(job), user, reply))
-        progress = job.progress
-        if not progress.get("tools"):
+        answer = interrupted_answer(self.services, user.user_id, job, CHANNEL)
+        if answer is None:
             return None  # no tool had started: nothing was changed, so running it again is safe
-        tool = progress.get("in_flight")
-        text = (progress.get("text") or "").strip()
-        note = INTERRUPTED_NOTE.format(tool=f" while it was running {tool}" if tool else "")
-        answer = f"{text}\n\n{note}" if text else note
-        history.append(self.services.backend, user.user_id, [
-            Message("user", job.text, CHANNEL, meta={"job": job.job_id}),
-            Message("assistant", answer, CHANNEL, meta={"interrupted": True, "tools": progress["tools"]})])
         lease.save(note=INTERRUPTED)
         return asdict(chat_reply(self.services, _phone(job), user, Reply(text=answer)))
 
@@ -120,32 +110,18 @@ def _phone(job: JobRecord) -> str:
     return job.address["phone"]
 
 
-def _saved_answer(services, user_id: str, job: JobRecord) -> Message | None:
-    """The answer a previous attempt saved to history (the turn saves itself before we store the reply)."""
-    messages = history.context(services.backend, user_id)
-    for index, message in enumerate(messages[:-1]):
-        if (message.role == "user" and message.content == job.text and message.channel == CHANNEL
-                and message.created_at >= (job.started_at or 0) - 1):
-            after = [m for m in messages[index + 1:] if m.role == "assistant"]
-            if after:
-                return after[0]
-    return None
-
-
 def _progress_recorder(lease: Lease):
-    """An event observer that records the turn's text and tools in the job before each tool runs."""
+    """An observer of the agent's events that records progress in the job before each tool runs."""
     from ..agent import TextDelta, ToolFinished, ToolStarted
 
-    text: list[str] = []
-    tools: list[str] = []
+    recorder = ProgressRecorder(lease)
 
     def observe(event) -> None:
         if isinstance(event, TextDelta):
-            text.append(event.text)
+            recorder.text(event.text)
         elif isinstance(event, ToolStarted):
-            tools.append(event.name)
-            lease.note_progress(text="".join(text), tools=list(tools), in_flight=event.name)
+            recorder.tool_started(event.name)
         elif isinstance(event, ToolFinished):
-            lease.note_progress(text="".join(text), in_flight=None)
+            recorder.tool_finished()
 
     return observe
