@@ -167,3 +167,57 @@ def test_every_message_accepted_before_a_kill_is_answered_exactly_once_in_order(
     finished = {j: records.get_job(j) for j in (job_c, job_a1, job_a2, job_b)}
     assert {j.status for j in finished.values()} == {"done"}
     assert finished[job_a1].note == "interrupted" and finished[job_a1].attempts == 2
+
+
+def test_api_turns_accepted_before_a_kill_are_answered_once_after_the_restart(
+        deployment, tmp_path, fake_gemini, require_sandbox):
+    import httpx
+
+    settings, env = deployment
+    backend = open_backend(settings)
+    records = backend.records
+    service = Service(env, tmp_path / "service.log").start()
+    try:
+        with httpx.Client(base_url=service.base, timeout=30) as anonymous:
+            registered = anonymous.post("/auth/register", json={"email": "api@example.com",
+                                                                "password": "Correct-horse-9"})
+        assert registered.status_code == 201, registered.text
+        token = registered.json()["token"]
+        user = records.find_user_by_email("api@example.com")
+        keys.set_gemini_key(backend, user.user_id, "AIza-durable-api-0000000000000000")
+        client = httpx.Client(base_url=service.base, timeout=30, headers={"Authorization": f"Bearer {token}"})
+        async_ = {"Prefer": "respond-async"}
+        # Stage "running a tool", then stage "accepted" (behind it: one user's turns keep their order).
+        fake_gemini.enqueue(gemini_calls(gemini_call("execute_shell", {"command": "sleep 25"}),
+                                         text="Running it now."))
+        first = client.post("/chat/send", json={"message": "run the slow thing"}, headers=async_)
+        assert first.status_code == 202, first.text
+        first_id = first.json()["turn_id"]
+        _wait(lambda: (records.get_job(first_id).progress or {}).get("in_flight") == "execute_shell",
+              "the first turn to be running its tool")
+        second_id = client.post("/chat/send", json={"message": "and then this"}, headers=async_).json()["turn_id"]
+        assert records.get_job(second_id).status == "pending"
+        service.kill()
+
+        fake_gemini.enqueue(gemini_text("Second answer."))
+        service.start()
+        client.base_url = service.base
+
+        def finished(turn_id):
+            state = client.get(f"/chat/turns/{turn_id}").json()
+            return state if state["status"] == "done" else None
+
+        first_state = _wait(lambda: finished(first_id), "the first turn's answer")
+        second_state = _wait(lambda: finished(second_id), "the second turn's answer")
+        client.close()
+    finally:
+        service.stop()
+    answer = first_state["answer"]
+    assert answer["reply"].startswith("Running it now.") and "interrupted" in answer["reply"]
+    assert [t["name"] for t in answer["tool_calls"]] == ["execute_shell"]
+    assert second_state["answer"]["reply"] == "Second answer."
+    assert len(fake_gemini.generate_requests) == 2  # the interrupted turn was not run again
+    assert records.get_job(first_id).attempts == 2 and records.get_job(second_id).attempts == 1
+    saved = [(m.role, m.content[:15]) for m in records.recent_messages(user.user_id, 10)]
+    assert saved[0] == ("user", "run the slow th") and saved[1][0] == "assistant"  # order kept in history
+    assert saved[2] == ("user", "and then this")
