@@ -3,7 +3,10 @@
 Starts the real server (`python -m sms_webhook`, waitress) against a fake Gemini that takes
 MODEL_DELAY seconds per answer and a fake Twilio Messages API, then has SENDERS phones text
 it at once, a few messages each, and prints p50/p99 of the time until Twilio gets its HTTP
-answer (Twilio gives up after 15 s). Run: `python bench/webhook.py [--senders 50] [--waits 0.5,5]`.
+answer (Twilio gives up after 15 s). Each message is written to the durable turn queue before
+the answer (claim + job in one transaction); the added cost of that write over the bare claim the
+webhook made before is measured side by side on the same store and printed per message.
+Run: `python bench/webhook.py [--senders 50] [--waits 0.5,5]`.
 """
 
 from __future__ import annotations
@@ -109,6 +112,26 @@ def _report(label: str, results: list[tuple[float, bool]]) -> None:
           f"mean={statistics.mean(times) * 1000:7.1f} ms")
 
 
+def durable_write_cost(data_dir: str, n: int = 300) -> None:
+    """Per message: claim + job in one transaction (now) against the bare claim (before), same store, interleaved."""
+    from delta3_core.sms.durable import new_job
+
+    settings = load_settings(environ={}, data_dir=Path(data_dir), secret_key=TEST_SECRET)
+    records = open_backend(settings).records
+    claim_s, enqueue_s = [], []
+    for _ in range(n):
+        sid = uuid.uuid4().hex
+        started = time.perf_counter()
+        records.claim(f"sms:sid:bench-claim-{sid}", 3600)
+        claim_s.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        records.enqueue_job(new_job(sid, "+14155550000", TWILIO_NUMBER, "bench message"), f"sms:sid:{sid}", 3600)
+        enqueue_s.append(time.perf_counter() - started)
+    claim, enqueue = statistics.median(claim_s), statistics.median(enqueue_s)
+    print(f"durable write per message (SQLite, n={n}): claim + job {enqueue * 1000:.2f} ms vs bare claim "
+          f"{claim * 1000:.2f} ms: added {(enqueue - claim) * 1000:.2f} ms ({enqueue / claim:.2f}x) p50")
+
+
 def bench_once(args, wait: float) -> None:
     """One server with reply wait `wait`: print ack latency for commands and for chats."""
     gemini, twilio = FakeGemini(), FakeTwilio().start()
@@ -132,6 +155,7 @@ def bench_once(args, wait: float) -> None:
             _report("ack latency, chat (model busy)", chats)
             p99 = _pct([t for t, _ in chats], 99)
             print(f"chat p99 / 1 s target = {p99:.2f}; p99 / Twilio's 15 s timeout = {p99 / TWILIO_TIMEOUT_S:.3f}")
+            durable_write_cost(data_dir)
         finally:
             proc.terminate()
             proc.wait(10)

@@ -1,4 +1,4 @@
-"""Command line: `python -m delta3_core bootstrap-aws | rotate-keys | purge | reset-password` (operator tasks)."""
+"""Operator commands: `python -m delta3_core bootstrap-aws | rotate-keys | purge | reset-password | jobs`."""
 
 from __future__ import annotations
 
@@ -38,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Prints a 6-digit code, valid for one hour, that the user enters with a new password "
                     "under 'Forgot password?' (or POST /auth/password-reset/confirm). Pass it on in person.")
     reset.add_argument("email")
+    commands.add_parser(
+        "jobs", help="list the durable turn queue: pending, running and failed jobs with their age",
+        description="Messages accepted by SMS (and the API's asynchronous turns) that are not answered yet, "
+                    "oldest first, then the failed ones of the past week. Reads the store the settings name.")
     return parser
 
 
@@ -63,9 +67,24 @@ def _account_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jobs() -> int:
+    from .config import load_settings
+    from .storage import open_backend
+    from .turns.listing import list_jobs
+
+    try:
+        print("\n".join(list_jobs(open_backend(load_settings()).records)))
+    except Delta3Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return the process exit code."""
     args = _parser().parse_args(argv)
+    if args.command == "jobs":
+        return _jobs()
     if args.command == "rotate-keys":
         from .storage.rotate import main as rotate_keys
 

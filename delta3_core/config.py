@@ -125,6 +125,10 @@ class Settings:
     daily_token_limit: int = _setting("DELTA3_DAILY_TOKEN_LIMIT", lambda n, r: _int(n, r, 0), 0)
     daily_token_limit_max: int = _setting("DELTA3_DAILY_TOKEN_LIMIT_MAX", lambda n, r: _int(n, r, 0), 0)
     price_file: Path | None = _setting("DELTA3_PRICE_FILE", _path)
+    # Durable turns: a worker's lease on a job (renewed while the turn runs; a dead worker's job is
+    # taken again once it runs out), and the age past which a job gets "please send it again" instead.
+    turn_lease_s: float = _setting("DELTA3_TURN_LEASE", _float, 30.0)
+    turn_stale_s: float = _setting("DELTA3_TURN_STALE", _float, 900.0)
 
     @property
     def quota_bytes(self) -> int:

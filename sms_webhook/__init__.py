@@ -25,7 +25,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     settings = services.settings if services is not None else (settings or load_settings())
     services = services or build_services(settings)
     app = Flask(__name__)
-    app.extensions["delta3_sms"] = SmsChannel(services, **channel_options)
+    channel = app.extensions["delta3_sms"] = SmsChannel(services, **channel_options)
+    # One turn host per process runs every channel's durable jobs: SMS messages and the API's turns.
+    from delta3_core.api.turns import CHANNEL, ApiJobs
+
+    channel.host.add_handler(CHANNEL, ApiJobs(services))
+    services.turns = channel.host
     app.config["SMS_MISSING_SETTING"] = missing_sms_setting(settings)
 
     from .api import register_api

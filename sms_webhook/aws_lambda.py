@@ -2,7 +2,8 @@
 
 Template: Handler `sms_webhook.aws_lambda.handler`; the HTTP API sends `POST /twilio/webhook`, `GET /healthz`
 and every other path (`$default`: the REST API) here; the function may invoke itself
-(lambda:InvokeFunction on its own ARN) for slow SMS answers; see delta3_core/sms/lambda_jobs.py.
+(lambda:InvokeFunction on its own ARN) for slow SMS answers, and a schedule sends
+{"delta3_turn_sweep": true}; see delta3_core/sms/lambda_jobs.py.
 apig-wsgi turns events into WSGI requests and responses; a stream (SSE) arrives whole, as API Gateway
 HTTP APIs do not stream.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from apig_wsgi import make_lambda_handler
 
-from delta3_core.sms.lambda_jobs import JOB_KEY, make_defer, run_job
+from delta3_core.sms.lambda_jobs import JOB_KEY, SWEEP_KEY, make_defer, run_job, sweep
 
 # Answers with these types go out as text; everything else (downloads, zips) base64-encoded, as API Gateway needs.
 TEXT_TYPES = ("text/", "application/xml", "application/json", "application/problem+json")
@@ -35,11 +36,13 @@ def _get_app():
 
 
 def handler(event: dict, context=None) -> dict:
-    """Lambda handler: an async SMS job from our own webhook, or an HTTP request from API Gateway."""
+    """Lambda handler: an async SMS job from our own webhook, the scheduled sweep, or an HTTP request."""
     app = _get_app()
+    time_left_s = context.get_remaining_time_in_millis() / 1000 if context is not None else None
     if JOB_KEY in event:
-        time_left_s = context.get_remaining_time_in_millis() / 1000 if context is not None else None
         return run_job(app.extensions["delta3_sms"], event, time_left_s)
+    if SWEEP_KEY in event:
+        return {"ok": True, "swept": sweep(app.extensions["delta3_sms"], time_left_s)}
     return _http(without_stage(event), context)
 
 

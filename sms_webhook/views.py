@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 
-from delta3_core.errors import AuthError, NotFoundError, ValidationError
+from delta3_core.errors import AuthError, NotFoundError, StorageError, ValidationError
 from delta3_core.sms.channel import to_twiml
 from delta3_core.sms.media_links import read_media
 
@@ -48,6 +48,11 @@ def twilio_webhook():
         reply = _channel().handle(request.form)
     except ValidationError as error:
         return Response(str(error), status=400, mimetype="text/plain")
+    except StorageError:
+        # Nothing was claimed: a 5xx makes Twilio try its fallback URL, or retry (connection overrides).
+        log.exception("the store failed while taking an SMS; answering 503 so Twilio delivers it again")
+        return Response("The message could not be stored; please retry.", status=503, mimetype="text/plain",
+                        headers={"Retry-After": "5"})
     return Response(to_twiml(reply), mimetype="application/xml")
 
 

@@ -130,7 +130,7 @@ def test_sms_signup_key_and_a_coding_chat_run_on_aws(services, invoker, aws_mode
         form = inbound_form("write greet.py and run it")
         response = call_wsgi(app, http_api_event(form))
         assert response["statusCode"] == 200 and twiml_messages(response["body"]) == []
-        assert len(jobs) == 1 and jobs[0][JOB_KEY]["body"] == "write greet.py and run it"
+        assert len(jobs) == 1 and services.backend.records.get_job(jobs[0][JOB_KEY]).text == "write greet.py and run it"
         assert run_job(app.extensions["delta3_sms"], jobs[0])["ok"]
         sent = fake_twilio.wait_for(1)
         assert sent[0]["to"] == PHONE and "Hello, AWS!" in sent[0]["body"]

@@ -1,8 +1,6 @@
-"""SMS core: command parsing, log redaction, splitting and paging, the per-phone queue, media links."""
+"""SMS core: command parsing, log redaction, splitting and paging, media links."""
 
 from __future__ import annotations
-
-import threading
 
 import pytest
 
@@ -10,7 +8,6 @@ from delta3_core.errors import AuthError
 from delta3_core.sms.commands import parse_command, redact
 from delta3_core.sms.media_links import read_token, sign_token
 from delta3_core.sms.paging import SMS_MAX_CHARS, first_page, next_page, save_pages, split_text
-from delta3_core.sms.queues import PendingReply, PhoneQueues
 
 
 @pytest.mark.parametrize("body, name, args", [
@@ -92,67 +89,6 @@ def test_paging_sends_three_then_more_until_done():
     assert [n.split("\n")[0] for n in now] == ["part 4", "part 5", "part 6"] and "(6/7)" in now[2]
     now, later, state = next_page(state)
     assert now == ["part 7"] and later == [] and state == ""
-
-
-def test_pending_reply_ready_in_time_is_returned_not_sent_late():
-    late = []
-    pending = PendingReply(on_late=late.append)
-    pending.finish("answer")
-    assert pending.wait(0.01) == "answer"
-    assert late == []
-
-
-def test_pending_reply_too_late_goes_out_through_on_late_exactly_once():
-    late = []
-    pending = PendingReply(on_late=late.append)
-    assert pending.wait(0.01) is None
-    pending.finish("answer")
-    assert late == ["answer"]
-
-
-def test_phone_queue_runs_one_phone_in_order_one_at_a_time():
-    queues = PhoneQueues(workers=4)
-    seen, running, overlap = [], [0], []
-    lock = threading.Lock()
-    release = threading.Event()
-
-    def job(i):
-        def run():
-            with lock:
-                running[0] += 1
-                overlap.append(running[0])
-            if i == 0:
-                release.wait(5)
-            seen.append(i)
-            with lock:
-                running[0] -= 1
-        return run
-
-    for i in range(6):
-        queues.submit("+1555", job(i))
-    release.set()
-    queues.shutdown(wait=True)
-    assert seen == list(range(6))
-    assert max(overlap) == 1
-
-
-def test_phone_queue_serves_other_phones_while_one_is_busy():
-    queues = PhoneQueues(workers=2)
-    release, other_done = threading.Event(), threading.Event()
-    queues.submit("+1111", lambda: release.wait(10))
-    queues.submit("+2222", other_done.set)
-    assert other_done.wait(5), "a busy phone blocked another phone"
-    release.set()
-    queues.shutdown()
-
-
-def test_phone_queue_keeps_going_after_a_failed_job():
-    queues = PhoneQueues(workers=1)
-    done = []
-    queues.submit("+1", lambda: 1 / 0)
-    queues.submit("+1", lambda: done.append("next"))
-    queues.shutdown()
-    assert done == ["next"]
 
 
 def test_media_token_roundtrip_and_expiry():

@@ -408,3 +408,77 @@ def test_delete_user_leaves_a_phone_another_account_holds_now(backend):
     assert backend.records.delete_user("u1").user_id == "u1"
     assert backend.records.get_user("u1") is None
     assert backend.records.get_phone_user("+14155550100") == "u2"
+
+
+# -- durable turn queue (delta3_core/turns) ---------------------------------------------------
+def _job(job_id, lane="sms:+1555", text="hello"):
+    from delta3_core.turns.jobs import JobRecord
+
+    return JobRecord.new(job_id, "sms", lane, text, address={"phone": "+1555"})
+
+
+def test_enqueue_claims_and_writes_the_job_in_one_step(backend):
+    records = backend.records
+    assert records.enqueue_job(_job("j1"), "sms:sid:S1", 60)
+    assert not records.enqueue_job(_job("j2"), "sms:sid:S1", 60)  # the same message again: nothing written
+    assert records.get_job("j2") is None
+    assert not records.claim("sms:sid:S1", 60)
+    assert [j.job_id for j in records.open_jobs()] == ["j1"]
+    assert records.get_job("j1").address == {"phone": "+1555"} and records.get_job("nope") is None
+
+
+def test_a_job_is_leased_once_and_written_only_by_its_lease_holder(backend):
+    from delta3_core.turns.jobs import LeaseLost
+
+    records = backend.records
+    records.enqueue_job(_job("j1"), "k1", 60)
+    seen = records.get_job("j1")
+    mine = records.lease_job(seen, "worker-a", 30)
+    assert mine.status == "running" and mine.attempts == 1 and mine.owner == "worker-a"
+    assert records.lease_job(seen, "worker-b", 30) is None  # stale view: someone was first
+    assert records.lease_job(records.get_job("j1"), "worker-b", 30) is None  # leased and not expired
+    mine.progress = {"in_flight": "execute_shell"}
+    records.save_job(mine)
+    assert records.get_job("j1").progress == {"in_flight": "execute_shell"}
+    intruder = records.get_job("j1")
+    intruder.owner = "worker-b"
+    with pytest.raises(LeaseLost):
+        records.save_job(intruder)
+
+
+def test_an_expired_lease_is_taken_again_and_fences_out_the_old_worker(backend):
+    from delta3_core.turns.jobs import LeaseLost
+
+    records = backend.records
+    records.enqueue_job(_job("j1"), "k1", 60)
+    old = records.lease_job(records.get_job("j1"), "worker-a", 0.05)
+    time.sleep(0.1)
+    new = records.lease_job(records.get_job("j1"), "worker-b", 30)
+    assert new is not None and new.attempts == 2 and new.owner == "worker-b"
+    old.note = "late write"
+    with pytest.raises(LeaseLost):
+        records.save_job(old)
+    assert records.get_job("j1").owner == "worker-b"
+
+
+def test_finished_jobs_leave_the_queue_and_failed_ones_are_listed(backend):
+    records = backend.records
+    for i in range(3):
+        records.enqueue_job(_job(f"j{i}", lane=f"sms:+1{i}"), f"k{i}", 60)
+    done = records.lease_job(records.get_job("j0"), "w", 30)
+    done.status, done.reply, done.finished_at = "done", {"messages": ["hi"]}, time.time()
+    records.save_job(done)
+    failed = records.lease_job(records.get_job("j1"), "w", 30)
+    failed.status, failed.note, failed.finished_at = "failed", "Twilio refused", time.time()
+    records.save_job(failed)
+    assert [j.job_id for j in records.open_jobs()] == ["j2"]
+    assert [(j.job_id, j.note) for j in records.failed_jobs()] == [("j1", "Twilio refused")]
+    assert records.get_job("j0").reply == {"messages": ["hi"]} and records.get_job("j0").status == "done"
+
+
+def test_open_jobs_come_in_arrival_order(backend):
+    records = backend.records
+    for i in range(5):
+        records.enqueue_job(_job(f"j{i}", lane="sms:+1" if i % 2 else "sms:+2"), f"k{i}", 60)
+    assert [j.job_id for j in records.open_jobs()] == [f"j{i}" for i in range(5)]
+    assert [j.job_id for j in records.open_jobs(limit=2)] == ["j0", "j1"]

@@ -152,7 +152,7 @@ def test_stop_while_an_answer_is_pending_means_it_is_not_sent(sam, fake_gemini, 
     fake_gemini.enqueue(gemini_text("you should not get this").later(1.5))
     assert twiml_messages(sam.send("slow question").data) == []
     assert "unsubscribed" in sam.reply("STOP")[0]
-    chat_app.extensions["delta3_sms"].queues.shutdown(wait=True)  # let the slow answer finish
+    chat_app.extensions["delta3_sms"].close()  # let the slow answer finish
     assert fake_twilio.messages == []
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from delta3_core import accounts, keys
-from delta3_core.sms.lambda_jobs import JOB_KEY, make_defer, run_job, wait_turn
+from delta3_core.sms.lambda_jobs import JOB_KEY, make_defer, run_job, sweep
+from delta3_core.turns.runner import RetryLater
 from sms_webhook import create_app
 from sms_webhook.aws_lambda import call_wsgi
 from tests.fixtures.gemini import gemini_text
@@ -65,8 +66,10 @@ def _post(url: str, form: dict, signature: str) -> tuple[int, str]:
 def live_server(tmp_path, fake_twilio):
     """The webhook started exactly as the README says, on a free port."""
     port = _free_port()
+    # REGISTER hashes a password (bcrypt, ~0.5 s on a busy machine): give the inline answer time.
+    env = _server_env(tmp_path, fake_twilio, DELTA3_SMS_REPLY_WAIT="5")
     proc = subprocess.Popen([sys.executable, "-m", "sms_webhook", "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=ROOT, env=_server_env(tmp_path, fake_twilio), stdout=subprocess.PIPE,
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -161,7 +164,8 @@ def test_lambda_defers_chat_to_async_invocation_and_sends_answer(sms_settings, f
         form = inbound_form("write hello world")
         response = call_wsgi(app, _http_api_event(form, sign(form)))
         assert response["statusCode"] == 200 and twiml_messages(response["body"]) == []
-        assert len(invoked) == 1 and invoked[0][JOB_KEY]["body"] == "write hello world"
+        assert len(invoked) == 1
+        assert services.backend.records.get_job(invoked[0][JOB_KEY]).text == "write hello world"
         fake_gemini.enqueue(gemini_text("print('hello world')"))
         assert run_job(app.extensions["delta3_sms"], invoked[0])["ok"]
         sent = fake_twilio.wait_for(1)
@@ -170,81 +174,73 @@ def test_lambda_defers_chat_to_async_invocation_and_sends_answer(sms_settings, f
         app.extensions["delta3_sms"].close()
 
 
-def test_lambda_jobs_of_one_phone_wait_their_turn(settings):
-    from delta3_core.storage import open_backend
-
-    records = open_backend(settings).records
-    assert wait_turn(records, PHONE, 1, max_wait_s=0)
-    assert not wait_turn(records, PHONE, 2, max_wait_s=0.2, poll_s=0.05)  # message 1 is not done yet
-    records.put_value(f"sms:done:{PHONE}", "1", 60)
-    assert wait_turn(records, PHONE, 2, max_wait_s=0)
-
-
-def test_lambda_that_cannot_hand_a_chat_on_tells_the_sender_to_send_it_again(sms_settings):
+def _lambda_app(sms_settings, invoke):
     from delta3_core.services import build_services
 
+    services = build_services(sms_settings)
+    app = create_app(services=services, defer=make_defer(services, invoke=invoke))
+    user = accounts.register(services.backend, "lambda@example.com", "correct-horse-battery")
+    accounts.link_phone(services.backend, user.user_id, PHONE)
+    keys.set_gemini_key(services.backend, user.user_id, "AIza-lambda-test-key-000000000000")
+    return app, services
+
+
+def test_lambda_jobs_of_one_phone_wait_their_turn(sms_settings, fake_twilio, fake_gemini):
+    invoked = []
+    app, _services = _lambda_app(sms_settings, invoked.append)
+    channel = app.extensions["delta3_sms"]
+    for body in ("first question", "second question"):
+        form = inbound_form(body)
+        call_wsgi(app, _http_api_event(form, sign(form)))
+    first = channel.runner.lease(invoked[0][JOB_KEY])  # message 1's invocation is running it
+    with pytest.raises(RetryLater):  # Lambda invokes message 2 again later
+        run_job(channel, invoked[1], max_wait_s=0.3, poll_s=0.05)
+    assert fake_twilio.messages == []
+    fake_gemini.enqueue(gemini_text("first answer"), gemini_text("second answer"))
+    channel.runner.run(first)
+    assert run_job(channel, invoked[1])["ok"]
+    assert [m["body"] for m in fake_twilio.wait_for(2)] == ["first answer", "second answer"]
+
+
+def test_lambda_that_cannot_invoke_a_worker_keeps_the_job_for_the_sweep(sms_settings, fake_twilio, fake_gemini):
     def invoke_fails(_payload):
         from botocore.exceptions import ClientError
 
         raise ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}}, "Invoke")
 
-    services = build_services(sms_settings)
-    app = create_app(services=services, defer=make_defer(services, invoke=invoke_fails))
-    try:
-        user = accounts.register(services.backend, "lambda@example.com", "correct-horse-battery")
-        accounts.link_phone(services.backend, user.user_id, PHONE)
-        form = inbound_form("write hello world")
-        response = call_wsgi(app, _http_api_event(form, sign(form)))
-        assert response["statusCode"] == 200
-        assert "send it again" in twiml_messages(response["body"])[0]
-    finally:
-        app.extensions["delta3_sms"].close()
+    app, services = _lambda_app(sms_settings, invoke_fails)
+    form = inbound_form("write hello world")
+    response = call_wsgi(app, _http_api_event(form, sign(form)))
+    assert response["statusCode"] == 200 and twiml_messages(response["body"]) == []
+    assert [j.text for j in services.backend.records.open_jobs()] == ["write hello world"]
+    fake_gemini.enqueue(gemini_text("hello world, late but sure"))
+    assert sweep(app.extensions["delta3_sms"]) == 1  # the scheduled sweep's invocation
+    assert fake_twilio.wait_for(1)[0]["body"] == "hello world, late but sure"
+    assert services.backend.records.open_jobs() == []
 
 
-def test_a_lambda_job_whose_earlier_message_was_lost_still_answers_before_the_invocation_ends(
-        sms_settings, fake_twilio, fake_gemini, monkeypatch):
-    """Message 1 of the phone never finished (its invocation timed out): message 2 must not wait past its own end."""
+def test_a_lambda_job_runs_the_earlier_message_whose_invocation_died_first(sms_settings, fake_twilio, fake_gemini,
+                                                                          monkeypatch):
+    """Message 1's invocation died holding the job: once its lease runs out, message 2's invocation
+    answers message 1 (its model never started: run afresh), then its own, in order."""
     import threading
     from types import SimpleNamespace
 
     from sms_webhook import aws_lambda
 
     invoked = []
-    from delta3_core.services import build_services
-
-    services = build_services(sms_settings)
-    app = create_app(services=services, defer=make_defer(services, invoke=invoked.append))
+    app, services = _lambda_app(sms_settings, invoked.append)
     monkeypatch.setattr(aws_lambda, "_app", app)
-    user = accounts.register(services.backend, "late@example.com", "correct-horse-battery")
-    accounts.link_phone(services.backend, user.user_id, PHONE)
-    keys.set_gemini_key(services.backend, user.user_id, "AIza-lambda-test-key-000000000000")
     for body in ("first question", "second question"):
         form = inbound_form(body)
         call_wsgi(app, _http_api_event(form, sign(form)))
-    fake_gemini.enqueue(gemini_text("second answer"))
-    context = SimpleNamespace(get_remaining_time_in_millis=lambda: 2000)  # 2 s left of this invocation
+    records = services.backend.records
+    assert records.lease_job(records.get_job(invoked[0][JOB_KEY]), "dead-worker", 0.3) is not None
+    fake_gemini.enqueue(gemini_text("first answer"), gemini_text("second answer"))
+    context = SimpleNamespace(get_remaining_time_in_millis=lambda: 20_000)
     job = threading.Thread(target=aws_lambda.handler, args=(invoked[1], context), daemon=True)
     job.start()
     job.join(timeout=30)
-    try:
-        assert not job.is_alive()  # it gave up waiting for message 1 in time to answer
-        assert fake_twilio.wait_for(1)[0]["body"] == "second answer"
-    finally:
-        app.extensions["delta3_sms"].close()
-
-
-def test_a_slow_earlier_job_finishing_last_does_not_hold_back_later_messages(sms_settings, fake_twilio, fake_gemini):
-    """Message 3 gave up waiting and finished first; when message 2 ends, message 4 must still find 3 done."""
-    from delta3_core.services import build_services
-
-    services = build_services(sms_settings)
-    channel = create_app(services=services).extensions["delta3_sms"]
-    try:
-        records = services.backend.records
-        records.put_value(f"sms:done:{PHONE}", "3", 60)
-        fake_gemini.enqueue(gemini_text("late answer"))
-        job = {JOB_KEY: {"sid": "SM-late", "phone": PHONE, "to": "", "body": "question two"}, "seq": 2}
-        assert run_job(channel, job, max_wait_s=0)["ok"]
-        assert wait_turn(records, PHONE, 4, max_wait_s=0)
-    finally:
-        channel.close()
+    assert not job.is_alive()
+    assert [m["body"] for m in fake_twilio.wait_for(2)] == ["first answer", "second answer"]
+    assert records.get_job(invoked[0][JOB_KEY]).attempts == 2

@@ -58,6 +58,14 @@ class ChatAnswer(BaseModel):
     error: TurnError | None = Field(None, description="set when the turn ended in an error (SSE final event)")
 
 
+class TurnAccepted(BaseModel):
+    """Accepted: the turn runs on; GET its status_url for the answer."""
+
+    turn_id: str
+    status: str = Field(description="pending or running")
+    status_url: str = Field(description="GET /chat/turns/{turn_id}")
+
+
 def clip(text: str, limit: int = OUTPUT_CLIP) -> str:
     """`text` cut to `limit` characters, saying how much was left out."""
     return text if len(text) <= limit else f"{text[:limit]}\n… ({len(text) - limit:,} more characters)"
@@ -148,13 +156,19 @@ def wants_stream(call: Call) -> bool:
 
 
 @operation("POST", "/chat/send", summary="Send a chat message", tag="chat", body=SendBody, response=ChatAnswer,
-           errors=(404, 409, 502), media={SSE: {"type": "string", "description": "events text, tool_started, "
-                                                "tool_finished, error, then final carrying the JSON answer"}})
+           errors=(404, 409, 502), responses={202: TurnAccepted},
+           media={SSE: {"type": "string", "description": "events text, tool_started, tool_finished, error, "
+                                                         "then final carrying the JSON answer"}})
 def send(call: Call) -> Reply:
     """One chat turn. With `Accept: text/event-stream` the answer streams as server-sent events, the last one
-    `final` carrying the same object as the JSON answer. An `Idempotency-Key` header makes a retry return the
-    first answer instead of running the turn again."""
+    `final` carrying the same object as the JSON answer. With `Prefer: respond-async`, or when the turn runs
+    longer than 25 s, the answer is 202 with a turn id: GET /chat/turns/{turn_id} gives it when done. An
+    `Idempotency-Key` header makes a retry return the first answer instead of running the turn again."""
     key = idempotency.clean_key(call.request.headers.get(idempotency.HEADER))
+    from . import turns  # the asynchronous form: 202 and GET /chat/turns/{id}
+
+    if turns.wants_async(call):
+        return turns.send_async(call, key)
     digest = idempotency.fingerprint(call.request.body)
     records = call.services.backend.records
     if key is not None and (saved := idempotency.begin(records, call.user_id, key, digest)) is not None:
@@ -169,6 +183,13 @@ def send(call: Call) -> Reply:
         if key is not None:
             idempotency.finish(records, call.user_id, key, digest, answer_status(answer), answer)
 
+    if not wants_stream(call) and turns.host(call.services) is not None and turns.host(call.services).workers:
+        # A durable job: it survives a crash of the service, and past TURN_WAIT_S the client gets 202.
+        queued = turns.send_queued(call, key)
+        if isinstance(queued, Reply):
+            return queued
+        keep(queued)
+        return as_reply(queued)
     events = turn_events(call.services, call.user_id, call.body.message)
     if wants_stream(call):
         return Reply(_stream(events, keep), media_type=SSE, headers={"X-Accel-Buffering": "no"})

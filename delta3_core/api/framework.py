@@ -85,6 +85,7 @@ class Operation:
     max_body: int | Callable[[Any], int] = MAX_JSON_BODY  # bytes, or a function of the Settings
     media: dict[str, dict[str, Any]] | None = None  # non-JSON success bodies: {media type: schema}
     multipart: dict[str, Any] | None = None  # schema of a multipart/form-data body
+    responses: dict[int, type[BaseModel]] | None = None  # other success statuses and their JSON bodies
 
     def body_limit(self, settings: Any) -> int:
         """The largest body this operation accepts, in bytes."""

@@ -44,6 +44,7 @@ def build_document(operations: list[Operation] | None = None, server_url: str | 
     operations = OPERATIONS if operations is None else operations
     inputs = {(m, "validation") for op in operations for m in (op.body, op.query) if m is not None}
     outputs = {(m, "serialization") for op in operations if (m := op.response) is not None}
+    outputs |= {(m, "serialization") for op in operations for m in (op.responses or {}).values()}
     outputs.add((ProblemModel, "serialization"))
     keys = sorted(inputs | outputs, key=lambda pair: (pair[0].__name__, pair[1]))
     refs, defs = models_json_schema(keys, ref_template=REF)
@@ -95,6 +96,9 @@ def _operation(op: Operation, refs: dict[tuple, Any], schemas: dict[tuple, Any])
     elif op.media:
         success["content"] = {media: {"schema": schema} for media, schema in op.media.items()}
     responses: dict[str, Any] = {str(op.status): success}
+    for code, model in (op.responses or {}).items():  # other successes (202 of an asynchronous chat turn)
+        responses[str(code)] = {"description": model.__doc__.strip().splitlines()[0] if model.__doc__ else title(code),
+                                "content": {"application/json": {"schema": refs[(model, "serialization")]}}}
     problem = {"content": {MEDIA_TYPE: {"schema": refs[(ProblemModel, "serialization")]}}}
     for code in _errors(op):
         responses[str(code)] = {"description": title(code), **problem}

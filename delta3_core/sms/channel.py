@@ -1,4 +1,4 @@
-"""The SMS channel: admit a Twilio message (once, within limits), run it in order, reply now or later."""
+"""The SMS channel: admit a Twilio message (once, within limits) as a durable job; reply now or later."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from .. import accounts
-from ..errors import StorageError, ValidationError
+from ..errors import ValidationError
+from ..turns.host import TurnHost
+from ..turns.jobs import JobRecord, LeaseLost
+from ..turns.workers import finish_inline
 from .commands import Command, mask_phone, parse_command, redact
+from .durable import CHANNEL, job_id_for, new_job
 from .handlers import SmsReply, is_opted_out, run_command
-from .queues import PendingReply, PhoneQueues
 
 log = logging.getLogger("delta3.sms")
 
@@ -20,8 +23,9 @@ __all__ = ["Inbound", "SmsChannel", "SmsReply", "admit", "read_inbound", "to_twi
 MAX_BODY_CHARS = 1600  # what one SMS (concatenated) can carry; anything longer did not come from a phone
 SEEN_TTL_S = 3 * 24 * 3600  # Twilio retries for hours at most; a replay days later is still refused
 RATE_WINDOW_S = 60
+BUSY_TEXT = "DELTA3 is very busy right now. Please try again in a minute."
+PICTURE_TEXT = "I can only read text for now; please describe the picture in words."
 SORRY_TEXT = "Sorry, something went wrong on our side. Please try again in a minute."
-NOT_TAKEN_TEXT = "Sorry, DELTA3 could not take your message just now. Please send it again."
 
 
 @dataclass(frozen=True)
@@ -49,17 +53,18 @@ def read_inbound(form: Mapping[str, str]) -> Inbound:
 
 
 def admit(services, inbound: Inbound, command: Command) -> SmsReply | None:
-    """Checks before any work: a reply to give at once (empty means silence), or None to go ahead."""
+    """Checks before any work: a reply to give at once (empty means silence), or None to accept the message.
+
+    A message answered here is claimed by its MessageSid, so a replay stays silent; one that goes on is
+    claimed together with its job (`SmsChannel.accept`). A store failure raises StorageError, with nothing
+    claimed, so that Twilio's retry or fallback URL can deliver the message again.
+    """
     records = services.backend.records
     settings = services.settings
-    # Claimed in the store, so a Twilio retry or a second replica never runs a message twice.
-    if not records.claim(f"sms:sid:{inbound.sid}", SEEN_TTL_S):
-        log.info("sms %s: already handled, ignoring the replay", inbound.sid)
-        return SmsReply()
     try:
         phone = accounts.normalize_phone(inbound.phone)
     except ValidationError:
-        return SmsReply.text("DELTA3 answers text messages from phone numbers only.")
+        return _once(records, inbound, SmsReply.text("DELTA3 answers text messages from phone numbers only."))
     carrier_keyword = command.name in ("stop", "start")
     if is_opted_out(services, phone) and not carrier_keyword:
         return SmsReply()  # opted out: say nothing until START
@@ -69,86 +74,102 @@ def admit(services, inbound: Inbound, command: Command) -> SmsReply | None:
     if count > settings.sms_rate_per_phone:
         # Only the first refusal is answered: replying to every message of a flood would be a flood too.
         if count == settings.sms_rate_per_phone + 1:
-            return SmsReply.text(f"You are sending messages faster than I can answer (limit "
-                                 f"{settings.sms_rate_per_phone} a minute). Please wait a minute and try again.")
+            return _once(records, inbound, SmsReply.text(
+                f"You are sending messages faster than I can answer (limit {settings.sms_rate_per_phone} "
+                "a minute). Please wait a minute and try again."))
         return SmsReply()
     if records.incr_counter("sms:rate:global", RATE_WINDOW_S) > settings.sms_rate_global:
         if records.claim(f"sms:busy:{phone}", RATE_WINDOW_S):
-            return SmsReply.text("DELTA3 is very busy right now. Please try again in a minute.")
+            return _once(records, inbound, SmsReply.text(BUSY_TEXT))
         return SmsReply()
     if len(inbound.body) > MAX_BODY_CHARS:
-        return SmsReply.text(f"That message is too long ({len(inbound.body)} characters). "
-                             f"Please keep it under {MAX_BODY_CHARS}.")
+        return _once(records, inbound, SmsReply.text(f"That message is too long ({len(inbound.body)} characters). "
+                                                     f"Please keep it under {MAX_BODY_CHARS}."))
     if command.name == "empty" and inbound.num_media:
-        return SmsReply.text("I can only read text for now; please describe the picture in words.")
+        return _once(records, inbound, SmsReply.text(PICTURE_TEXT))
     return None
 
 
-class SmsChannel:
-    """One per process: handles webhook messages, with a worker pool and a Twilio client for late replies."""
+def claim_key(sid: str) -> str:
+    """The record that marks a MessageSid as taken (for SEEN_TTL_S)."""
+    return f"sms:sid:{sid}"
 
-    def __init__(self, services, send: Callable[[Inbound, SmsReply], None] | None = None,
-                 defer: Callable[[Inbound], None] | None = None):
+
+def _once(records, inbound: Inbound, reply: SmsReply) -> SmsReply:
+    """`reply` for the first delivery of this MessageSid; silence for a replay."""
+    if not records.claim(claim_key(inbound.sid), SEEN_TTL_S):
+        log.info("sms %s: already handled, ignoring the replay", inbound.sid)
+        return SmsReply()
+    return reply
+
+
+class SmsChannel:
+    """One per process: accepts webhook messages as durable jobs, and runs them (in-process workers, or
+    on Lambda an async invocation per chat, through `defer`)."""
+
+    def __init__(self, services, defer: Callable[[JobRecord], None] | None = None, workers: bool = True):
+        from .durable import SmsJobs
+
         self.services = services
-        self.queues = PhoneQueues(services.settings.sms_workers)
-        self._send = send
-        self._defer = defer  # on AWS: hand chat messages to an async invocation instead of the local pool
+        # On AWS `defer` hands jobs to an async invocation instead of in-process workers.
+        self.host = TurnHost(services, defer, workers)
+        self.host.add_handler(CHANNEL, SmsJobs(self))
+        self.runner = self.host.runner
         self._client = None
         self._client_lock = threading.Lock()
 
     def handle(self, form: Mapping[str, str]) -> SmsReply:
-        """Handle one webhook request (signature already checked): the reply to give now, maybe empty."""
+        """Handle one webhook request (signature already checked): the reply to give now, maybe empty.
+
+        StorageError means the message was not taken (nothing claimed): answer 5xx so Twilio tries again.
+        """
         inbound = read_inbound(form)
         command = parse_command(inbound.body)
         log.info("sms %s from %s: %s", inbound.sid, mask_phone(inbound.phone), redact(command))
-        try:
-            early = admit(self.services, inbound, command)
-        except StorageError:  # say so rather than fail the request: Twilio would not resend a claimed message
-            log.exception("sms %s: the store failed before the message could run", inbound.sid)
-            return SmsReply.text(NOT_TAKEN_TEXT)
+        early = admit(self.services, inbound, command)
         if early is not None:
             return early
         inbound = replace(inbound, phone=accounts.normalize_phone(inbound.phone))
         if command.name in ("stop", "start"):  # at once, not behind a slow answer that must then not be sent
-            return self.process(inbound, command)
-        if self._defer is not None:
-            # On Lambda nothing may run after the response (the sandbox freezes): chats go to an async
-            # invocation, commands (quick) run right here.
-            if command.name != "chat":
-                return self.process(inbound, command)
-            try:
-                self._defer(inbound)
-            except Exception:  # the message is claimed, so a failed request would lose it without a word
-                log.exception("sms %s: could not hand the chat to a worker", inbound.sid)
-                return SmsReply.text(NOT_TAKEN_TEXT)
-            return SmsReply()
-        pending = PendingReply(on_late=lambda reply: self.deliver(inbound, reply))
-        starts_now = self.queues.submit(inbound.phone, lambda: self.process(inbound, command), pending.finish)
-        # Behind another job the answer cannot be quick: free Twilio (and this thread) at once.
-        wait_s = self.services.settings.sms_reply_wait_s if starts_now else 0.0
-        return pending.wait(wait_s) or SmsReply()
+            return _once(self.services.backend.records, inbound, self.process(inbound.phone, command))
+        job = new_job(inbound.sid, inbound.phone, inbound.to, inbound.body)
+        # The claim and the job are one write: a message is either taken and durable, or not taken at all.
+        if not self.services.backend.records.enqueue_job(job, claim_key(inbound.sid), SEEN_TTL_S):
+            return self._replayed(inbound)
+        if command.name != "chat":  # quick: run it within this request when the phone has nothing before it
+            reply = self._run_here(job)
+            if reply is not None:
+                return reply
+        # Behind another job, or with every worker busy, the answer cannot be quick: Twilio is freed at once.
+        reply = self.host.wait_reply(job, self.services.settings.sms_reply_wait_s)
+        return SmsReply(**reply) if reply else SmsReply()
 
-    def process(self, inbound: Inbound, command: Command | None = None) -> SmsReply:
-        """Run the message (command or chat) to its reply; an unexpected failure becomes an apology."""
-        command = command or parse_command(inbound.body)
+    def _replayed(self, inbound: Inbound) -> SmsReply:
+        """A MessageSid seen before: the same answer if it went out inline (our response was lost), else silence."""
+        log.info("sms %s: already accepted, not taking it again", inbound.sid)
+        job = self.services.backend.records.get_job(job_id_for(inbound.sid))
+        if job is not None and job.outbox.get("via") == "inline" and job.reply:
+            return SmsReply(**job.reply)
+        return SmsReply()
+
+    def _run_here(self, job: JobRecord) -> SmsReply | None:
+        """Run the job in this thread and answer inline; None if it cannot start now (behind another job)."""
+        leased = self.runner.lease(job.job_id)
+        if leased is None:
+            return None
+        answered: list[dict] = []
+        self.runner.run(leased, lambda lease, changes: _inline(lease, changes, answered))
+        return SmsReply(**answered[0]) if answered else SmsReply()
+
+    def process(self, phone: str, command: Command, observe=None) -> SmsReply:
+        """Run one command or chat for `phone` to its reply; an unexpected failure becomes an apology."""
         try:
-            return run_command(self.services, inbound.phone, command)
+            return run_command(self.services, phone, command, observe)
+        except LeaseLost:
+            raise
         except Exception:
-            log.exception("sms %s: failed", inbound.sid)
+            log.exception("sms from %s: failed", mask_phone(phone))
             return SmsReply.text(SORRY_TEXT)
-
-    def deliver(self, inbound: Inbound, reply: SmsReply) -> None:
-        """Send a late reply through the Messages API, unless the phone opted out meanwhile."""
-        if not reply.messages or is_opted_out(self.services, inbound.phone):
-            return
-        if self._send is not None:
-            self._send(inbound, reply)
-            return
-        from .sender import send_messages
-
-        sent = send_messages(self._twilio(), inbound.phone, inbound.to or self.services.settings.twilio_phone_number,
-                             reply.messages, reply.media)
-        log.info("sms %s: sent %d of %d late messages", inbound.sid, len(sent), len(reply.messages))
 
     def _twilio(self):
         with self._client_lock:
@@ -158,9 +179,22 @@ class SmsChannel:
                 self._client = make_client(self.services.settings)
             return self._client
 
+    @property
+    def workers(self):
+        """The in-process workers (None on Lambda)."""
+        return self.host.workers
+
     def close(self) -> None:
-        """Finish queued work and stop the workers."""
-        self.queues.shutdown(wait=True)
+        """Finish running jobs and stop the workers (jobs not started stay queued for the next start)."""
+        self.host.close()
+
+
+def _inline(lease, changes: dict, answered: list[dict]) -> bool:
+    """Hand-off for a job run within the request: record it as answered inline, then answer with it."""
+    if not finish_inline(lease, changes):
+        return False
+    answered.append(lease.job.reply)
+    return True
 
 
 def to_twiml(reply: SmsReply) -> str:

@@ -49,15 +49,18 @@ def is_opted_out(services, phone: str) -> bool:
     return services.backend.records.get_value(optout_key(phone)) is not None
 
 
-def run_command(services, phone: str, command: Command) -> SmsReply:
-    """Carry out one parsed command for `phone` and return the reply; domain errors become the reply."""
+def run_command(services, phone: str, command: Command, observe=None) -> SmsReply:
+    """Carry out one parsed command for `phone` and return the reply; domain errors become the reply.
+
+    `observe(event)`, if given, sees each event of a chat turn as it happens (durable turns record progress).
+    """
     try:
-        return _dispatch(services, phone, command)
+        return _dispatch(services, phone, command, observe)
     except Delta3Error as error:
         return SmsReply.text(str(error))
 
 
-def _dispatch(services, phone: str, command: Command) -> SmsReply:
+def _dispatch(services, phone: str, command: Command, observe=None) -> SmsReply:
     records = services.backend.records
     name = command.name
     if name == "stop":
@@ -89,7 +92,7 @@ def _dispatch(services, phone: str, command: Command) -> SmsReply:
         return SmsReply.text(f"This phone is no longer linked to {mask_email(user.email)}.")
     if name == "more":
         return _more(services, more_key(phone, user.user_id))
-    return _chat(services, phone, user, command)
+    return _chat(services, phone, user, command, observe)
 
 
 def _register(services, phone: str, email: str, password: str) -> SmsReply:
@@ -148,13 +151,25 @@ def _more(services, key: str) -> SmsReply:
     return SmsReply(now)
 
 
-def _chat(services, phone: str, user, command: Command) -> SmsReply:
+def _chat(services, phone: str, user, command: Command, observe=None) -> SmsReply:
     if not keys.has_gemini_key(user):
         return SmsReply.text(NO_KEY_TEXT)
     from .. import agent
+
+    events = agent.chat(services, user.user_id, command.text, channel="sms")
+    return chat_reply(services, phone, user, agent.collect(_observed(events, observe) if observe else events))
+
+
+def _observed(events, observe):
+    for event in events:
+        observe(event)
+        yield event
+
+
+def chat_reply(services, phone: str, user, reply) -> SmsReply:
+    """An agent Reply as SMS: pages (the rest kept for MORE), the error sentence, picture links."""
     from . import media_links
 
-    reply = agent.collect(agent.chat(services, user.user_id, command.text, channel="sms"))
     text = (reply.text or "").strip()
     if reply.error:
         # The agent words its errors for the channel, KEY instructions included.

@@ -1,15 +1,14 @@
-"""SMS on AWS Lambda: hand slow chats to an async self-invocation, run in order per phone.
+"""SMS on AWS Lambda: each chat job runs in an async self-invocation; a periodic sweep retakes the rest.
 
 A Lambda is frozen once it has answered, so it cannot finish a slow chat in a background thread
-the way the local pool does. The webhook invocation answers Twilio with an empty <Response/>
-and invokes its own function asynchronously (InvocationType="Event") with the message; that
-invocation runs the chat and sends the answer through the Twilio Messages API.
-
-Order per phone across invocations: the webhook numbers each deferred message of a phone
-(a counter in the store); the worker waits until the message before it is done, but at most
-ORDER_WAIT_S and never more than half the time its invocation has left: a worker killed by the
-Lambda timeout would never mark its message done, and every later message of the phone would
-then wait on it in turn.
+the way the in-process workers do. The webhook invocation stores the job (durably, with its
+claim), answers Twilio with an empty <Response/>, and invokes its own function asynchronously
+(InvocationType="Event") with the job id; that invocation leases the job and runs it to its
+answer. Order per phone: a job runs only when it heads its phone's lane, so the worker waits
+(at most ORDER_WAIT_S, and never more than half the time its invocation has left) for the
+message before it. A job whose invocation died (timeout, crash) keeps its lease until it runs
+out; then Lambda's own retry of the invocation, or the scheduled sweep (`{"delta3_turn_sweep": true}`
+every minute), takes it again and answers it exactly once.
 """
 
 from __future__ import annotations
@@ -19,21 +18,19 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 
-from .channel import Inbound, SmsChannel
+from ..errors import Delta3Error
+from ..turns.jobs import JobRecord
+from ..turns.runner import RetryLater
+from .channel import SmsChannel
 
 log = logging.getLogger("delta3.sms")
 
 JOB_KEY = "delta3_sms_job"
-SEQ_WINDOW_S = 10 * 365 * 24 * 3600  # one window for years: the counter works as a sequence number
+SWEEP_KEY = "delta3_turn_sweep"
 ORDER_WAIT_S = 600.0
 POLL_S = 0.5
-DONE_TTL_S = 7 * 24 * 3600
-
-
-def _done_key(phone: str) -> str:
-    return f"sms:done:{phone}"
+SWEEP_MARGIN_S = 120.0  # a sweep starts another job only while this much of the invocation is left
 
 
 def lambda_invoke(payload: dict) -> None:
@@ -44,51 +41,54 @@ def lambda_invoke(payload: dict) -> None:
                                   Payload=json.dumps(payload).encode())
 
 
-def make_defer(services, invoke: Callable[[dict], None] = lambda_invoke) -> Callable[[Inbound], None]:
-    """The `defer` hook of SmsChannel on Lambda: number the message and invoke a worker for it."""
+def make_defer(services, invoke: Callable[[dict], None] = lambda_invoke) -> Callable[[JobRecord], None]:
+    """The `defer` hook of SmsChannel on Lambda: invoke a worker for the stored job."""
 
-    def defer(inbound: Inbound) -> None:
-        seq = services.backend.records.incr_counter(f"sms:seq:{inbound.phone}", SEQ_WINDOW_S)
-        invoke({JOB_KEY: asdict(inbound), "seq": seq})
+    def defer(job: JobRecord) -> None:
+        invoke({JOB_KEY: job.job_id})
 
     return defer
 
 
-def wait_turn(records, phone: str, seq: int, max_wait_s: float = ORDER_WAIT_S, poll_s: float = POLL_S) -> bool:
-    """Wait until message `seq - 1` of this phone is done; False if we gave up waiting."""
-    deadline = time.monotonic() + max_wait_s
-    while True:
-        done = int(records.get_value(_done_key(phone)) or 0)
-        if done >= seq - 1:  # also true when the counter restarted (done is then ahead of seq)
-            return True
-        if time.monotonic() >= deadline:
-            log.warning("sms: gave up waiting for an earlier message of the same phone")
-            return False
-        time.sleep(poll_s)
-
-
-def _mark_done(records, phone: str, seq: int) -> None:
-    """Record message `seq` as done; never lower the mark (a later message that gave up waiting may be done)."""
-    if int(records.get_value(_done_key(phone)) or 0) < seq:
-        records.put_value(_done_key(phone), str(seq), DONE_TTL_S)
-
-
 def run_job(channel: SmsChannel, event: dict, time_left_s: float | None = None,
-            max_wait_s: float = ORDER_WAIT_S) -> dict:
-    """Handle one async invocation: wait for this phone's turn, run the chat, send the answer.
+            max_wait_s: float = ORDER_WAIT_S, poll_s: float = POLL_S) -> dict:
+    """Handle one async invocation: wait for the job's turn in its lane, run it, then sweep.
 
-    `time_left_s` is what the invocation has left (Lambda's context); half of it is kept for the chat.
+    Raises RetryLater when the job could not start in time, so Lambda invokes it again later.
     """
-    inbound = Inbound(**event[JOB_KEY])
-    seq = int(event.get("seq") or 0)
+    job_id = event[JOB_KEY]
     records = channel.services.backend.records
     if time_left_s is not None:
         max_wait_s = min(max_wait_s, time_left_s / 2)
-    if seq:
-        wait_turn(records, inbound.phone, seq, max_wait_s)
-    try:
-        channel.deliver(inbound, channel.process(inbound))
-    finally:
-        if seq:
-            _mark_done(records, inbound.phone, seq)
-    return {"ok": True, "sid": inbound.sid}
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        current = records.get_job(job_id)
+        if current is None or not current.is_open:
+            break  # answered (by us just now, by a retry, or by the sweep)
+        # An earlier message of the phone whose worker died is run first, here, keeping the order.
+        job = channel.runner.lease(job_id, lane=current.lane)
+        if job is not None:
+            channel.runner.run(job)
+            continue
+        if time.monotonic() >= deadline:
+            raise RetryLater(f"job {job_id} is still waiting for an earlier message of its phone")
+        time.sleep(poll_s)
+    swept = sweep(channel, None if time_left_s is None else time_left_s - max_wait_s)
+    return {"ok": True, "job": job_id, "swept": swept}
+
+
+def sweep(channel: SmsChannel, time_left_s: float | None = None, max_jobs: int = 5) -> int:
+    """Run jobs nobody is running (pending, or out of lease: their worker died); how many were run."""
+    started = time.monotonic()
+    done = 0
+    while done < max_jobs and (time_left_s is None or time_left_s - (time.monotonic() - started) > SWEEP_MARGIN_S):
+        try:
+            job = channel.runner.next_job()
+        except Delta3Error as error:
+            log.warning("sweep: could not look for jobs: %s", error)
+            break
+        if job is None:
+            break
+        channel.runner.run(job)
+        done += 1
+    return done

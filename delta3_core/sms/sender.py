@@ -16,6 +16,8 @@ logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
 OPTED_OUT_CODE = 21610  # Twilio: the recipient texted STOP; sending more is refused
 SEND_TIMEOUT_S = 15.0  # a hung connection must not hold a worker (and the phone's queue) for ever
+LOOKBACK_MESSAGES = 20  # the newest messages to one phone searched for a send cut short by a crash
+CLOCK_SLACK_S = 5.0  # Twilio's clock (second precision) against ours
 
 
 def make_client(settings) -> Client:
@@ -48,3 +50,31 @@ def send_messages(client: Client, to: str, from_: str, messages: list[str], medi
             break
         sids.append(message.sid)
     return sids
+
+
+def send_one(client: Client, to: str, from_: str, body: str, media: list[str] = ()) -> str | None:
+    """Send one message; its sid, or None when Twilio refused it for good (opted out, bad number...).
+
+    OSError/TwilioException (network trouble) propagate: the caller may try again later.
+    """
+    extra = {"media_url": list(media)} if media else {}
+    try:
+        return client.messages.create(to=to, from_=from_, body=body, **extra).sid
+    except TwilioRestException as error:
+        if error.code == OPTED_OUT_CODE:
+            log.info("not sent: the recipient has opted out")
+        else:
+            log.error("Twilio refused a message (status %s, code %s)", error.status, error.code)
+        return None
+
+
+def find_sent(client: Client, to: str, from_: str, body: str, since: float) -> str | None:
+    """The sid of a message with this body sent to `to` at or after `since` (epoch s), if Twilio has one.
+
+    For a send that was under way when the process died: did it reach Twilio before the crash?
+    """
+    for message in client.messages.list(to=to, from_=from_, limit=LOOKBACK_MESSAGES):
+        created = message.date_created.timestamp() if message.date_created else None
+        if message.body == body and (created is None or created >= since - CLOCK_SLACK_S):
+            return message.sid
+    return None

@@ -31,6 +31,7 @@ import time
 from typing import Any
 
 from ..errors import ConflictError, NotFoundError, StorageError
+from . import dynamo_jobs
 from .base import HISTORY_KEEP, AccessTokenRecord, Message, SessionRecord, UserRecord
 from .codec import USER_FIELDS, check_changes, dump_meta, load_meta, stamped, user_from_dict
 from .dynamo_accounts import DynamoAccountsMixin
@@ -330,3 +331,28 @@ class DynamoRecordStore(DynamoAccountsMixin, DynamoTable):
             {"Delete": {"Key": item_key(f"TOKEN#{item['token_hash']}", "TOKEN")}},
         ])
         return True
+
+    # -- durable turn queue (delta3_core/turns; items in dynamo_jobs.py) ----------------
+    def enqueue_job(self, job, claim_key: str, claim_ttl_s: int) -> bool:
+        """Claim `claim_key` and write the job in one step; False (nothing written) if claimed before."""
+        return dynamo_jobs.enqueue_job(self, job, claim_key, claim_ttl_s)
+
+    def get_job(self, job_id: str):
+        """The job (open, or finished within a week), or None."""
+        return dynamo_jobs.get_job(self, job_id)
+
+    def open_jobs(self, limit: int = 1000) -> list:
+        """Pending and running jobs, in queue order."""
+        return dynamo_jobs.query_jobs(self, dynamo_jobs.QUEUE_PK, limit)
+
+    def failed_jobs(self, limit: int = 100) -> list:
+        """Jobs that could not be answered (kept a week), oldest first."""
+        return dynamo_jobs.query_jobs(self, dynamo_jobs.FAILED_PK, limit)
+
+    def lease_job(self, job, owner: str, lease_s: float):
+        """Take `job` (as seen) if it is pending or its lease ran out; the leased job, or None."""
+        return dynamo_jobs.lease_job(self, job, owner, lease_s)
+
+    def save_job(self, job) -> None:
+        """Write the job as its lease holder (owner and attempts must match); LeaseLost otherwise."""
+        dynamo_jobs.save_job(self, job)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConflictError, NotFoundError, StorageError
+from . import sqlite_jobs
 from .base import (
     HISTORY_KEEP,
     USAGE_COUNTS,
@@ -63,6 +64,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             tokens_thinking INTEGER NOT NULL DEFAULT 0, requests INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (user_id, day, model)) WITHOUT ROWID;
     """),
+    sqlite_jobs.MIGRATION,
 ]
 _USER_COLUMNS = ("user_id", "email", "password_hash", "created_at", "sessions_valid_after",
                  "gemini_key_ct", "model", "phone", "prefs")
@@ -78,6 +80,7 @@ class SqliteRecordStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        self._write_lock = threading.RLock()
         try:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
             # Owner-only before SQLite opens it (its -wal and -shm files copy these modes): code runs
@@ -107,6 +110,13 @@ class SqliteRecordStore:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: all of it is committed, or none of it (and a StorageError)."""
+        # This process's writers queue here, in turn, instead of in SQLite's busy handler, which sleeps
+        # (up to 100 ms a try) and lets a burst of webhook requests wait far longer than the writes take.
+        with self._write_lock, self._tx_locked() as conn:
+            yield conn
+
+    @contextmanager
+    def _tx_locked(self) -> Iterator[sqlite3.Connection]:
         try:
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")  # take the write lock now, so read-then-write cannot race
@@ -375,3 +385,27 @@ class SqliteRecordStore:
         rows = self._read("SELECT * FROM usage_days WHERE user_id = ? AND day >= ? ORDER BY day, model",
                           (user_id, first_day))
         return [UsageRow(r["day"], r["model"], *(r[n] for n in USAGE_COUNTS)) for r in rows]
+    # -- durable turn queue (delta3_core/turns; SQL in sqlite_jobs.py) -----------------
+    def enqueue_job(self, job, claim_key: str, claim_ttl_s: int) -> bool:
+        """Claim `claim_key` and write the job in one step; False (nothing written) if claimed before."""
+        return sqlite_jobs.enqueue_job(self, job, claim_key, claim_ttl_s)
+
+    def get_job(self, job_id: str):
+        """The job (open, or finished within a week), or None."""
+        return sqlite_jobs.get_job(self, job_id)
+
+    def open_jobs(self, limit: int = 1000) -> list:
+        """Pending and running jobs, in queue order."""
+        return sqlite_jobs.open_jobs(self, limit)
+
+    def failed_jobs(self, limit: int = 100) -> list:
+        """Jobs that could not be answered (kept a week), oldest first."""
+        return sqlite_jobs.failed_jobs(self, limit)
+
+    def lease_job(self, job, owner: str, lease_s: float):
+        """Take `job` (as seen) if it is pending or its lease ran out; the leased job, or None."""
+        return sqlite_jobs.lease_job(self, job, owner, lease_s)
+
+    def save_job(self, job) -> None:
+        """Write the job as its lease holder (owner and attempts must match); LeaseLost otherwise."""
+        sqlite_jobs.save_job(self, job)
