@@ -17,4 +17,4 @@ with webauth.auth_panel():
         st.text_input("Repeat password", key="register_repeat", type="password", autocomplete="new-password")
         st.form_submit_button("Create account", type="primary", width="stretch",
                               on_click=webauth.sign_up, args=(services,))
-    st.page_link("pages/login.py", label="Already have an account? Log in", icon=":material/login:")
+    st.page_link("app_pages/login.py", label="Already have an account? Log in", icon=":material/login:")

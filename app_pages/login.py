@@ -13,4 +13,4 @@ with webauth.auth_panel():
         st.text_input("Password", key="login_password", type="password", autocomplete="current-password")
         st.form_submit_button("Log in", type="primary", width="stretch",
                               on_click=webauth.sign_in, args=(services,))
-    st.page_link("pages/register.py", label="New here? Create an account", icon=":material/person_add:")
+    st.page_link("app_pages/register.py", label="New here? Create an account", icon=":material/person_add:")
