@@ -11,11 +11,12 @@ reload, a bookmark or a fresh browser never meets Streamlit's "Page not found" d
 import streamlit as st
 
 from delta3_core.web import auth as webauth
+from delta3_core.web import oidc as weboidc
 
 st.set_page_config(page_title="DELTA3", page_icon=":material/terminal:", layout="wide")
 
 services = webauth.services()
-user = webauth.current_user(services)
+user = webauth.current_user(services) or weboidc.user_from_identity(services)
 
 
 forwards: list[st.Page] = []

@@ -128,7 +128,8 @@ def refresh_user(svc) -> UserRecord:
     return user
 
 
-def _client_source() -> str | None:
+def client_source() -> str | None:
+    """The browser's IP address (for per-source throttling), or None when unknown."""
     try:
         address = st.context.ip_address
     except Exception:  # no client (tests): per-email throttling still applies
@@ -136,7 +137,8 @@ def _client_source() -> str | None:
     return address if isinstance(address, str) and address else None
 
 
-def _start_session(svc, user_id: str, token: str | None = None) -> None:
+def start_session(svc, user_id: str, token: str | None = None) -> None:
+    """Log this browser session in as `user_id` (a new session unless `token` is given), cookie included."""
     token = token or accounts.create_session(svc.backend, user_id)
     st.session_state[_TOKEN] = token
     st.session_state.pop(_SIGNED_OUT, None)
@@ -149,7 +151,8 @@ def _forget() -> None:
     st.session_state[_SIGNED_OUT] = True
 
 
-def _flash_error(error: Delta3Error) -> None:
+def flash_error(error: Delta3Error) -> None:
+    """Leave an error's sentence for the next run to show."""
     st.session_state[FLASH] = ("error", str(error))
 
 
@@ -158,7 +161,7 @@ def act(action: Callable[[], T], done: str | Callable[[T], str]) -> bool:
     try:
         result = action()
     except Delta3Error as error:
-        _flash_error(error)
+        flash_error(error)
         return False
     st.session_state[FLASH] = ("success", done(result) if callable(done) else done)
     return True
@@ -179,11 +182,11 @@ def sign_in(svc) -> None:
     email = st.session_state.get("login_email", "")
     password = st.session_state.pop("login_password", "")
     try:
-        user = accounts.authenticate(svc.backend, email, password, source=_client_source())
+        user = accounts.authenticate(svc.backend, email, password, source=client_source())
     except Delta3Error as error:
-        _flash_error(error)
+        flash_error(error)
         return
-    _start_session(svc, user.user_id)
+    start_session(svc, user.user_id)
 
 
 def sign_up(svc) -> None:
@@ -192,14 +195,36 @@ def sign_up(svc) -> None:
 
     def register() -> None:
         user = accounts.register(svc.backend, email, take_new_password("register_password", "register_repeat"))
-        _start_session(svc, user.user_id)
+        start_session(svc, user.user_id)
 
     act(register, "Your account is ready.")
+
+
+def provider_configured() -> bool:
+    """True when secrets hold an [auth] section, so st.login (Sign in with Google) is set up."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # st.secrets raises when there is no secrets file at all
+        return False
+
+
+def provider_identity() -> dict | None:
+    """The claims of the provider identity Streamlit holds for this browser (after st.login), or None."""
+    if not provider_configured() or not st.user.is_logged_in:
+        return None
+    return st.user.to_dict()
+
+
+def _end_provider_identity() -> None:
+    # Our session is what logs a user in; the provider identity cookie goes too, so nothing mistakes it for one.
+    if provider_identity() is not None:
+        st.logout()
 
 
 def sign_out(svc) -> None:
     """End this session on the server and drop the cookie."""
     accounts.logout(svc.backend, st.session_state.get(_TOKEN))
+    _end_provider_identity()
     _forget()
     _queue_cookie(None)
     st.session_state[FLASH] = ("success", "You are logged out.")
@@ -208,6 +233,7 @@ def sign_out(svc) -> None:
 def sign_out_everywhere(svc) -> None:
     """Revoke every session of the user, on every device."""
     accounts.logout_everywhere(svc.backend, require_user().user_id)
+    _end_provider_identity()
     _forget()
     _queue_cookie(None)
     st.session_state[FLASH] = ("success", "You are logged out on every device.")
@@ -216,7 +242,7 @@ def sign_out_everywhere(svc) -> None:
 def change_password(svc, old: str, new: str) -> None:
     """Change the password; other sessions end, this one continues with a fresh token."""
     token = accounts.change_password(svc.backend, require_user().user_id, old, new)
-    _start_session(svc, require_user().user_id, token)
+    start_session(svc, require_user().user_id, token)
 
 
 @contextmanager
