@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -64,6 +65,14 @@ def test_cookie_key_refuses_default_or_short_secrets(web_env, secret):
 
 
 # ---------------------------------------------------------------- the gate
+
+def test_no_pages_folder_next_to_the_app():
+    # With a pages/ folder, Streamlit runs the first visit after a start as an old-style multipage app,
+    # which knows none of the router's addresses: a "Page not found" dialog (test_e2e_addresses.py).
+    from tests.fixtures.web import APP
+
+    assert not (Path(APP).parent / "pages").exists(), "keep the screens in app_pages/"
+
 
 def test_logged_out_visitors_only_get_login_and_register(web_app):
     at = web_app()
