@@ -282,3 +282,14 @@ def test_a_password_account_links_after_its_password_and_the_server_session_gove
     assert identity_cookie(tab)
     tab.reload()
     assert_on(tab, server, "ask", "Log in")
+
+    # Linked now: the provider alone signs in; "Log out everywhere" here drops the identity cookie too.
+    sign_in_with_provider(server=server, page=tab,
+                          claims={"sub": "g-owner", "email": "owner@example.com", "email_verified": True})
+    assert_on(tab, server, "ask", "Chat")
+    tab.get_by_role("link", name="Settings").click()
+    tab.get_by_role("tab", name="Account").click()
+    with tab.expect_request(f"{server.url}/auth/logout"):
+        tab.get_by_role("button", name="Log out everywhere").click()
+    assert_on(tab, server, "sign-in", "Log in")
+    assert not identity_cookie(tab)
