@@ -128,8 +128,7 @@ def refresh_user(svc) -> UserRecord:
     return user
 
 
-def client_source() -> str | None:
-    """The browser's IP address (for per-source throttling), or None when unknown."""
+def _client_source() -> str | None:
     try:
         address = st.context.ip_address
     except Exception:  # no client (tests): per-email throttling still applies
@@ -137,8 +136,8 @@ def client_source() -> str | None:
     return address if isinstance(address, str) and address else None
 
 
-def start_session(svc, user_id: str, token: str | None = None) -> None:
-    """Log this browser session in as `user_id` (a new session unless `token` is given), cookie included."""
+def _start_session(svc, user_id: str, token: str | None = None) -> None:
+    # Also used by web/oidc.py when a provider sign-in opens a session.
     token = token or accounts.create_session(svc.backend, user_id)
     st.session_state[_TOKEN] = token
     st.session_state.pop(_SIGNED_OUT, None)
@@ -151,8 +150,7 @@ def _forget() -> None:
     st.session_state[_SIGNED_OUT] = True
 
 
-def flash_error(error: Delta3Error) -> None:
-    """Leave an error's sentence for the next run to show."""
+def _flash_error(error: Delta3Error) -> None:
     st.session_state[FLASH] = ("error", str(error))
 
 
@@ -161,7 +159,7 @@ def act(action: Callable[[], T], done: str | Callable[[T], str]) -> bool:
     try:
         result = action()
     except Delta3Error as error:
-        flash_error(error)
+        _flash_error(error)
         return False
     st.session_state[FLASH] = ("success", done(result) if callable(done) else done)
     return True
@@ -182,11 +180,11 @@ def sign_in(svc) -> None:
     email = st.session_state.get("login_email", "")
     password = st.session_state.pop("login_password", "")
     try:
-        user = accounts.authenticate(svc.backend, email, password, source=client_source())
+        user = accounts.authenticate(svc.backend, email, password, source=_client_source())
     except Delta3Error as error:
-        flash_error(error)
+        _flash_error(error)
         return
-    start_session(svc, user.user_id)
+    _start_session(svc, user.user_id)
 
 
 def sign_up(svc) -> None:
@@ -195,7 +193,7 @@ def sign_up(svc) -> None:
 
     def register() -> None:
         user = accounts.register(svc.backend, email, take_new_password("register_password", "register_repeat"))
-        start_session(svc, user.user_id)
+        _start_session(svc, user.user_id)
 
     act(register, "Your account is ready.")
 
@@ -242,7 +240,7 @@ def sign_out_everywhere(svc) -> None:
 def change_password(svc, old: str, new: str) -> None:
     """Change the password; other sessions end, this one continues with a fresh token."""
     token = accounts.change_password(svc.backend, require_user().user_id, old, new)
-    start_session(svc, require_user().user_id, token)
+    _start_session(svc, require_user().user_id, token)
 
 
 @contextmanager

@@ -33,7 +33,7 @@ def user_from_identity(svc):
     try:
         identity = oidc.identity_from_claims(claims)
     except Delta3Error as error:
-        _once(repr(sorted(claims.items())), lambda e=error: webauth.flash_error(e))
+        _once(repr(sorted(claims.items())), lambda e=error: webauth._flash_error(e))
         return None
     # A stale identity (an old cookie) opens nothing, silently: the login page offers the button again.
     if not oidc.is_fresh(identity) or not _once(identity.key, lambda: None):
@@ -41,12 +41,12 @@ def user_from_identity(svc):
     try:
         user = oidc.sign_in(svc.backend, identity)
     except Delta3Error as error:
-        webauth.flash_error(error)
+        webauth._flash_error(error)
         return None
     if user is None:
         st.session_state[_PENDING] = identity
         return None
-    webauth.start_session(svc, user.user_id)
+    webauth._start_session(svc, user.user_id)
     return webauth.current_user(svc)
 
 
@@ -89,14 +89,14 @@ def link(svc) -> None:
     if identity is None:
         return
     try:
-        user = oidc.link(svc.backend, identity, password, source=webauth.client_source())
+        user = oidc.link(svc.backend, identity, password, source=webauth._client_source())
     except Delta3Error as error:
         if isinstance(error, AuthError) and not oidc.is_fresh(identity):
             st.session_state.pop(_PENDING, None)  # too late: the button starts a fresh sign-in
-        webauth.flash_error(error)
+        webauth._flash_error(error)
         return
     st.session_state.pop(_PENDING, None)
-    webauth.start_session(svc, user.user_id)
+    webauth._start_session(svc, user.user_id)
 
 
 def cancel() -> None:
