@@ -31,7 +31,7 @@ def limited(monkeypatch):
 
 def test_usage_tab_shows_today_the_chart_and_cost_by_model(web_app, web_user, web_services, limited):
     usage.record_usage(web_services.backend, web_user.user_id, 300, 100, 50, model="gemini-2.5-flash")
-    at = web_app(user=web_user, page="pages/settings.py")
+    at = web_app(user=web_user, page="app_pages/settings.py")
     assert not at.exception
     text = page_text(at)
     assert "450 tokens today of your daily limit of 1,000" in text
@@ -43,7 +43,7 @@ def test_usage_tab_shows_today_the_chart_and_cost_by_model(web_app, web_user, we
 
 
 def test_own_daily_limit_is_saved_within_the_maximum(web_app, web_user, web_services, limited):
-    at = web_app(user=web_user, page="pages/settings.py")
+    at = web_app(user=web_user, page="app_pages/settings.py")
     at.number_input(key="daily_limit").set_value(20000)
     at = next(b for b in at.button if b.label == "Save limit").click().run()
     assert "Your daily limit is 20,000 tokens." in page_text(at)
@@ -73,7 +73,7 @@ def test_export_download_holds_the_account_without_secrets(web_services, web_use
 
 
 def test_delete_needs_password_and_typed_email_then_logs_out(web_app, web_user, web_services):
-    at = web_app(user=web_user, page="pages/settings.py")
+    at = web_app(user=web_user, page="app_pages/settings.py")
     at.text_input(key="delete_password").input(web_user.password)
     at.text_input(key="delete_confirm").input("someone@else.com")
     at = click(at, "Delete my account forever")
@@ -94,7 +94,7 @@ def test_delete_needs_password_and_typed_email_then_logs_out(web_app, web_user, 
 def test_forgot_password_page_with_an_operator_code(web_app, web_user, web_services):
     at = web_app()
     assert any(link.label == "Forgot password?" for link in at.get("page_link"))
-    at.switch_page("pages/reset_password.py").run()
+    at.switch_page("app_pages/reset_password.py").run()
     at.text_input(key="reset_email").input("ada@example.com")
     at = click(at, "Text me a code")
     assert "Ask the operator of this server for a code" in page_text(at)  # no phone: the same answer

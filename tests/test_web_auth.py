@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,7 @@ from delta3_core.errors import ConfigError
 from delta3_core.web import auth as webauth
 from tests.fixtures.storage import TEST_SECRET
 
-LOGGED_IN_PAGES = ["pages/chat.py", "pages/files.py", "pages/settings.py"]
+LOGGED_IN_PAGES = ["app_pages/chat.py", "app_pages/files.py", "app_pages/settings.py"]
 
 
 def titles(at) -> list[str]:
@@ -65,6 +66,14 @@ def test_cookie_key_refuses_default_or_short_secrets(web_env, secret):
 
 # ---------------------------------------------------------------- the gate
 
+def test_no_pages_folder_next_to_the_app():
+    # With a pages/ folder, Streamlit runs the first visit after a start as an old-style multipage app,
+    # which knows none of the router's addresses: a "Page not found" dialog (test_e2e_addresses.py).
+    from tests.fixtures.web import APP
+
+    assert not (Path(APP).parent / "pages").exists(), "keep the screens in app_pages/"
+
+
 def test_logged_out_visitors_only_get_login_and_register(web_app):
     at = web_app()
     assert not at.exception
@@ -72,7 +81,7 @@ def test_logged_out_visitors_only_get_login_and_register(web_app):
     for page in LOGGED_IN_PAGES:
         with pytest.raises(ValueError, match="Could not find a navigation page"):
             at.switch_page(page)
-    at.switch_page("pages/register.py").run()
+    at.switch_page("app_pages/register.py").run()
     assert at.text_input(key="register_email") is not None
     assert not at.chat_input
 
@@ -87,7 +96,7 @@ def test_login_opens_chat_and_sets_a_cookie_holding_a_live_session(web_app, web_
         at.switch_page(page).run()
         assert not at.exception
     with pytest.raises(ValueError):
-        at.switch_page("pages/login.py")
+        at.switch_page("app_pages/login.py")
 
 
 def test_wrong_password_says_so_and_stays_logged_out(web_app, web_user):
@@ -95,11 +104,11 @@ def test_wrong_password_says_so_and_stays_logged_out(web_app, web_user):
     assert [e.value for e in at.error] == ["Wrong email or password."]
     assert at.text_input(key="login_email") is not None and not cookie_writes(at)
     with pytest.raises(ValueError):
-        at.switch_page("pages/chat.py")
+        at.switch_page("app_pages/chat.py")
 
 
 def test_register_logs_the_new_user_in(web_app, web_services):
-    at = web_app(page="pages/register.py")
+    at = web_app(page="app_pages/register.py")
     at.text_input(key="register_email").input("grace@example.com")
     at.text_input(key="register_password").input("Brand-new-pass-9")
     at.text_input(key="register_repeat").input("Brand-new-pass-9")
@@ -114,7 +123,7 @@ def test_register_logs_the_new_user_in(web_app, web_services):
     ("short", "short", "at least 10 characters"),
 ])
 def test_register_refuses_bad_passwords_with_one_sentence(web_app, web_services, password, repeat, message):
-    at = web_app(page="pages/register.py")
+    at = web_app(page="app_pages/register.py")
     at.text_input(key="register_email").input("grace@example.com")
     at.text_input(key="register_password").input(password)
     at.text_input(key="register_repeat").input(repeat)
@@ -131,7 +140,7 @@ def test_a_valid_cookie_logs_in_a_new_browser_session(web_app, web_user, web_ser
 def test_a_replayed_cookie_stops_working_after_logout(web_app, web_user, web_services):
     cookie = webauth.encode_cookie(web_services.settings, web_user.token)
     at = web_app(cookie=cookie)
-    at.switch_page("pages/settings.py").run()
+    at.switch_page("app_pages/settings.py").run()
     assert titles(at) == ["Settings"]
     webauth_sign_out_via_page(at)
     assert at.text_input(key="login_email") is not None

@@ -121,7 +121,7 @@ def test_the_unsafe_opt_in_is_shown_on_chat_and_settings(web_app, keyed_user, mo
     monkeypatch.setenv("DELTA3_UNSAFE_NO_SANDBOX", "true")
     at = web_app(user=keyed_user)
     assert any("WITHOUT a sandbox" in w.value for w in at.warning)
-    at.switch_page("pages/settings.py").run()
+    at.switch_page("app_pages/settings.py").run()
     assert any("WITHOUT a sandbox" in c.value for c in at.caption)
 
 
@@ -130,10 +130,10 @@ def test_a_missing_sandbox_is_explained_and_settings_say_code_runs_sandboxed(web
 
     at = web_app(user=keyed_user)
     assert not at.warning
-    at.switch_page("pages/settings.py").run()
+    at.switch_page("app_pages/settings.py").run()
     assert any("bubblewrap sandbox" in c.value for c in at.caption)
     monkeypatch.setattr(sandbox, "find_bwrap", lambda: None)
-    at.switch_page("pages/chat.py").run()
+    at.switch_page("app_pages/chat.py").run()
     assert any("bubblewrap (bwrap) is not installed" in w.value for w in at.warning)
 
 

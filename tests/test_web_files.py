@@ -19,7 +19,7 @@ def ws(web_services, web_user) -> Workspace:
 
 @pytest.fixture
 def files_page(web_app, web_user):
-    return lambda: web_app(user=web_user, page="pages/files.py")
+    return lambda: web_app(user=web_user, page="app_pages/files.py")
 
 
 def click(at, label: str):
@@ -133,8 +133,8 @@ def test_two_users_in_one_process_each_see_only_their_own_files(web_app, web_use
     ws.write_text("ada.txt", "a")
     token = accounts.create_session(web_services.backend, other.user_id)
     bob = WebUser(other.user_id, other.email, WEB_PASSWORD, token)
-    ada_page = web_app(user=web_user, page="pages/files.py")
-    bob_page = web_app(user=bob, page="pages/files.py")
+    ada_page = web_app(user=web_user, page="app_pages/files.py")
+    bob_page = web_app(user=bob, page="app_pages/files.py")
     assert listed(ada_page) == ["ada.txt"] and listed(bob_page) == ["bob.txt"]
     ada_page.run()  # after another user's run in the same process, still only her own files
     assert listed(ada_page) == ["ada.txt"]

@@ -16,7 +16,7 @@ BAD_KEY = "AIzaSyBad-00000000000000000000x"
 
 @pytest.fixture
 def settings_page(web_app, web_user):
-    return lambda: web_app(user=web_user, page="pages/settings.py")
+    return lambda: web_app(user=web_user, page="app_pages/settings.py")
 
 
 def click(at, label: str):

@@ -205,7 +205,7 @@ def test_conversation_started_by_sms_continues_on_the_web(web_env, web_app, make
     assert Workspace(services.backend, user.user_id, settings.quota_bytes).read_text("hello.py") == \
         "print('hi from sms')\n"
     token = accounts.create_session(services.backend, user.user_id)
-    at = web_app(user=WebUser(user.user_id, user.email, PASSWORD, token), page="pages/chat.py")
+    at = web_app(user=WebUser(user.user_id, user.email, PASSWORD, token), page="app_pages/chat.py")
     shown = "\n".join(m.value for m in at.markdown)
     assert "make hello.py that prints hi" in shown and "Saved hello.py." in shown  # the SMS turn, on the web
 

@@ -137,6 +137,7 @@ def _client_source() -> str | None:
 
 
 def _start_session(svc, user_id: str, token: str | None = None) -> None:
+    # Also used by web/oidc.py when a provider sign-in opens a session.
     token = token or accounts.create_session(svc.backend, user_id)
     st.session_state[_TOKEN] = token
     st.session_state.pop(_SIGNED_OUT, None)
@@ -197,9 +198,31 @@ def sign_up(svc) -> None:
     act(register, "Your account is ready.")
 
 
+def provider_configured() -> bool:
+    """True when secrets hold an [auth] section, so st.login (Sign in with Google) is set up."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # st.secrets raises when there is no secrets file at all
+        return False
+
+
+def provider_identity() -> dict | None:
+    """The claims of the provider identity Streamlit holds for this browser (after st.login), or None."""
+    if not provider_configured() or not st.user.is_logged_in:
+        return None
+    return st.user.to_dict()
+
+
+def _end_provider_identity() -> None:
+    # Our session is what logs a user in; the provider identity cookie goes too, so nothing mistakes it for one.
+    if provider_identity() is not None:
+        st.logout()
+
+
 def sign_out(svc) -> None:
     """End this session on the server and drop the cookie."""
     accounts.logout(svc.backend, st.session_state.get(_TOKEN))
+    _end_provider_identity()
     _forget()
     _queue_cookie(None)
     st.session_state[FLASH] = ("success", "You are logged out.")
@@ -208,6 +231,7 @@ def sign_out(svc) -> None:
 def sign_out_everywhere(svc) -> None:
     """Revoke every session of the user, on every device."""
     accounts.logout_everywhere(svc.backend, require_user().user_id)
+    _end_provider_identity()
     _forget()
     _queue_cookie(None)
     st.session_state[FLASH] = ("success", "You are logged out on every device.")

@@ -180,6 +180,10 @@ def delete(ws: Workspace, path: str) -> None:
         st.session_state.pop("open_path", None)
 
 
+# No top scroll margin (the component's default is 15 px): with one, the browser scrolls Ace's text layer
+# and not its gutter as the cursor nears the bottom, and the line numbers drift below their lines.
+# The bottom margin keeps the last line clear of the Save button.
+EDITOR_PROPS = {"showGutter": True, "scrollMargin": [0, 24, 0, 0]}
 SAVE_BUTTON = {"name": "Save", "feather": "Save", "hasText": True, "alwaysOn": True, "primary": True,
                "commands": ["submit"], "style": {"bottom": "0.46rem", "right": "0.4rem"}}
 
@@ -214,7 +218,7 @@ def show_file(ws: Workspace, path: str) -> None:
         else:
             text = ws.read_text(path, limit=EDIT_LIMIT)
             reply = code_editor(text, lang=editor_language(path), height=[18, 40], buttons=[SAVE_BUTTON],
-                                key=_editor_key(path, text), props={"showGutter": True},
+                                key=_editor_key(path, text), props=EDITOR_PROPS,
                                 options={"wrap": False, "showPrintMargin": False, "showLineNumbers": True})
             st.caption("Edit, then press **Save** (or Ctrl+Enter).")
             if reply and reply.get("type") == "submit" and reply.get("id") != st.session_state.get("saved_id"):

@@ -4,6 +4,7 @@ import streamlit as st
 
 from delta3_core import accounts
 from delta3_core.web import auth as webauth
+from delta3_core.web import oidc as weboidc
 
 services = webauth.services()
 
@@ -17,4 +18,5 @@ with webauth.auth_panel():
         st.text_input("Repeat password", key="register_repeat", type="password", autocomplete="new-password")
         st.form_submit_button("Create account", type="primary", width="stretch",
                               on_click=webauth.sign_up, args=(services,))
-    st.page_link("pages/login.py", label="Already have an account? Log in", icon=":material/login:")
+    weboidc.sign_in_button()
+    st.page_link("app_pages/login.py", label="Already have an account? Log in", icon=":material/login:")

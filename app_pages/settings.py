@@ -29,7 +29,7 @@ with key_tab:
         st.warning(str(error))
     if saved:
         st.success(f"Your key is saved: `{keys.mask_key(saved)}`", icon=":material/key:")
-        st.page_link("pages/chat.py", label="Start chatting", icon=":material/arrow_forward:")
+        st.page_link("app_pages/chat.py", label="Start chatting", icon=":material/arrow_forward:")
     else:
         st.info("Get a free key at [aistudio.google.com/apikey](https://aistudio.google.com/apikey), "
                 "then paste it here.", icon=":material/key:")

@@ -34,7 +34,7 @@ if not (sandbox := sandbox_status(services.settings)).startswith("ok:"):
 if not has_key:
     st.info("Welcome! To start chatting, add your Google Gemini API key in Settings. "
             "It is stored encrypted and only used for your requests.", icon=":material/key:")
-    st.page_link("pages/settings.py", label="Add my Gemini key", icon=":material/arrow_forward:")
+    st.page_link("app_pages/settings.py", label="Add my Gemini key", icon=":material/arrow_forward:")
 
 starter = st.session_state.pop("starter", None)
 intro = st.container()  # always there, so the history below keeps its place when the starters go

@@ -10,7 +10,7 @@ services = webauth.services()
 
 with webauth.auth_panel():
     if st.session_state.pop("reset_done", False):
-        st.page_link("pages/login.py", label="Log in", icon=":material/login:")
+        st.page_link("app_pages/login.py", label="Log in", icon=":material/login:")
         st.stop()
     with st.form("reset_request", border=True):
         st.subheader("Forgot your password?", anchor=False)
@@ -27,4 +27,4 @@ with webauth.auth_panel():
         st.text_input("Repeat new password", key="reset_repeat", type="password", autocomplete="new-password")
         st.form_submit_button("Set new password", type="primary", width="stretch",
                               on_click=webaccount.confirm_reset, args=(services,))
-    st.page_link("pages/login.py", label="Back to log in", icon=":material/login:")
+    st.page_link("app_pages/login.py", label="Back to log in", icon=":material/login:")
