@@ -61,9 +61,9 @@ def test_remove_key(settings_page, web_user, web_services):
 def test_model_choice(settings_page, web_user, web_services):
     at = settings_page()
     assert at.selectbox(key="model_choice").value == web_services.settings.model
-    at.selectbox(key="model_choice").select("gemini-2.5-pro")
+    at.selectbox(key="model_choice").select("gemini-3.1-pro-preview")
     click(at, "Use this model")
-    assert web_services.backend.records.get_user(web_user.user_id).model == "gemini-2.5-pro"
+    assert web_services.backend.records.get_user(web_user.user_id).model == "gemini-3.1-pro-preview"
     at.selectbox(key="model_choice").select(web_services.settings.model)
     click(at, "Use this model")
     assert web_services.backend.records.get_user(web_user.user_id).model is None

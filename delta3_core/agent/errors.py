@@ -61,8 +61,7 @@ def _classify_api_error(exc: genai_errors.APIError, *, model: str, backoff: floa
         return Failure(ModelError("Your Gemini API key is not allowed to do this (permission denied); check that "
                                   "the Generative Language API is enabled for its project.", "permission"))
     if code == 404:
-        return Failure(ModelError(f"The Gemini model {model!r} was not found; pick another model in Settings.",
-                                  "not_found"))
+        return Failure(ModelError(f"The Gemini model {model!r} is not available to your key.", "not_found"))
     if code == 429:
         delay = retry_delay(exc)
         wait = f" in about {max(1, round(delay))} seconds" if delay else " in a minute"
