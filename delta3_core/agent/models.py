@@ -72,7 +72,7 @@ def list_models(services: Any, user_id: str) -> ModelList:
     user = _user(services, user_id)
     api_key = keys.gemini_key_of(services.backend, user)
     if not api_key:
-        return _assemble(services.settings.model, [(m.name, m.display_name, True) for m in FALLBACK], live=False)
+        return list_models_without_key(services.settings)
     cache_key = _cache_key(user_id, api_key)
     cached = _read_cache(services, cache_key)
     if cached is not None:
@@ -86,6 +86,11 @@ def list_models(services: Any, user_id: str) -> ModelList:
     chat = [m for m in found if _is_chat_model(m[0])]
     _write_cache(services, cache_key, {"models": chat, "live": live}, ttl)
     return _assemble(services.settings.model, chat, live=live)
+
+
+def list_models_without_key(settings: Any) -> ModelList:
+    """The built-in list, for a user without a (readable) key."""
+    return _assemble(settings.model, [(m.name, m.display_name, True) for m in FALLBACK], live=False)
 
 
 def choose_model(services: Any, user_id: str, name: str | None) -> UserRecord:
