@@ -110,13 +110,19 @@ def choose_model(services: Any, user_id: str, name: str | None) -> UserRecord:
     return accounts.set_model(services.backend, user_id, None if found == available.default else found)
 
 
-def choose_thinking(services: Any, user_id: str, level: str | None) -> UserRecord:
-    """Set how hard the model thinks (minimal, low, medium, high); '' or None (or 'default') is the model's own."""
+def check_thinking(level: str | None) -> str:
+    """The thinking level as stored ('' for the model's own default); ValidationError for anything else."""
     wanted = (level or "").strip().lower()
     if wanted in ("", "default"):
-        wanted = ""
-    elif wanted not in THINKING_LEVELS:
+        return ""
+    if wanted not in THINKING_LEVELS:
         raise ValidationError(f"The thinking level must be one of {', '.join(THINKING_LEVELS)} (or default).")
+    return wanted
+
+
+def choose_thinking(services: Any, user_id: str, level: str | None) -> UserRecord:
+    """Set how hard the model thinks (minimal, low, medium, high); '' or None (or 'default') is the model's own."""
+    wanted = check_thinking(level)
     user = _user(services, user_id)
     prefs = {k: v for k, v in (user.prefs or {}).items() if k != "thinking"}
     if wanted:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from .. import accounts, keys
 from ..accounts import tokens as pat
+from ..agent import models
 from ..storage.base import UserRecord
 from .framework import Call, Model, operation
 
@@ -31,6 +32,8 @@ class User(BaseModel):
     email: str
     phone: str | None = Field(description="the phone linked for SMS, E.164")
     model: str = Field(description="the Gemini model that answers this user")
+    thinking: str | None = Field(None, description="the thinking level chosen (minimal, low, medium, high), or "
+                                                   "null for the model's own default")
     has_gemini_key: bool
     created_at: str
 
@@ -53,7 +56,8 @@ class GeminiKeyState(BaseModel):
 def user_out(call: Call, user: UserRecord) -> User:
     """The API view of a user record."""
     return User(id=user.user_id, email=user.email, phone=user.phone, model=user.model or call.services.settings.model,
-                has_gemini_key=keys.has_gemini_key(user), created_at=iso(user.created_at))
+                thinking=models.thinking_of(user), has_gemini_key=keys.has_gemini_key(user),
+                created_at=iso(user.created_at))
 
 
 def _session(call: Call, user: UserRecord) -> Session:
@@ -109,3 +113,31 @@ def save_gemini_key(call: Call) -> GeminiKeyState:
 def remove_gemini_key(call: Call) -> None:
     """Forget the saved Gemini key."""
     keys.remove_gemini_key(call.services.backend, call.user_id)
+
+
+# ---------------------------------------------------------------- account settings
+
+class AccountChanges(Model):
+    """What PATCH /auth/me may change; fields left out stay as they are."""
+
+    model: str | None = Field(None, max_length=100, examples=["gemini-3.8-flash"],
+                              description="a model from GET /models; null or \"default\" follows the server default")
+    thinking: str | None = Field(None, max_length=20, examples=["high"],
+                                 description="minimal, low, medium or high (for models that think); null or "
+                                             "\"default\" for the model's own")
+
+
+@operation("PATCH", "/auth/me", summary="Change your settings", tag="auth", body=AccountChanges, response=User,
+           errors=(422,))
+def update_me(call: Call) -> User:
+    """Change the model (one of GET /models, else 422 naming them) and the thinking level."""
+    changes = call.body.model_fields_set
+    # Check both before saving either: a refused field leaves the account as it was.
+    if "thinking" in changes:
+        models.check_thinking(call.body.thinking)
+    user = call.user
+    if "model" in changes:
+        user = models.choose_model(call.services, call.user_id, call.body.model)
+    if "thinking" in changes:
+        user = models.choose_thinking(call.services, call.user_id, call.body.thinking)
+    return user_out(call, user)

@@ -1,0 +1,55 @@
+"""REST API GET /models and PATCH /auth/me (model, thinking), over real HTTP against the strict fake Gemini."""
+
+from __future__ import annotations
+
+import pytest
+
+from delta3_core import keys
+
+KEY = "AIzaSyApiModels-0123456789"
+
+
+@pytest.fixture
+def keyed(api, api_user, fake_gemini):
+    """ada with a Gemini key saved (the fake answers for it)."""
+    user_id = api_user.get("/auth/me").json()["id"]
+    keys.set_gemini_key(api.services.backend, user_id, KEY)
+    return api_user
+
+
+def test_models_are_the_live_list_of_the_users_key(keyed, fake_gemini):
+    body = keyed.get("/models").json()
+    assert body["default"] == "gemini-3.8-flash"
+    assert body["models"][0] == {"name": "gemini-3.8-flash", "display_name": "Gemini 3.8 Flash"}
+    names = [m["name"] for m in body["models"]]
+    assert "gemini-3.1-pro-preview" in names and "gemini-2.5-flash" not in names and "gemini-embedding-001" not in names
+    assert [r.api_key for r in fake_gemini.requests if r.action == "list"] == [KEY]
+
+
+def test_without_a_key_the_built_in_list_is_served(api, api_user, fake_gemini):
+    body = api_user.get("/models").json()
+    assert body["models"][0]["name"] == body["default"] == "gemini-3.8-flash"
+    assert fake_gemini.requests == []
+
+
+def test_models_needs_a_token(api):
+    with api.client() as anonymous:
+        assert anonymous.get("/models").status_code == 401
+
+
+def test_patch_me_switches_to_a_listed_model_and_refuses_others_naming_them(keyed, fake_gemini):
+    changed = keyed.patch("/auth/me", json={"model": "gemini-3.7-flash", "thinking": "high"})
+    assert changed.status_code == 200
+    assert (changed.json()["model"], changed.json()["thinking"]) == ("gemini-3.7-flash", "high")
+    refused = keyed.patch("/auth/me", json={"model": "gemini-2.5-pro", "thinking": "low"})
+    assert refused.status_code == 422 and refused.headers["Content-Type"].startswith("application/problem+json")
+    assert "gemini-2.5-pro is not a model" in refused.json()["detail"] and "gemini-3.8-flash" in refused.json()["detail"]
+    bad_level = keyed.patch("/auth/me", json={"model": "gemini-3.5-flash", "thinking": "ludicrous"})
+    assert bad_level.status_code == 422 and "minimal, low, medium, high" in bad_level.json()["detail"]
+    me = keyed.get("/auth/me").json()
+    assert (me["model"], me["thinking"]) == ("gemini-3.7-flash", "high")  # nothing of a refused change was kept
+    assert keyed.patch("/auth/me", json={"thinking": None}).json()["thinking"] is None
+    back = keyed.patch("/auth/me", json={"model": None}).json()
+    assert back["model"] == "gemini-3.8-flash"
+    assert keyed.patch("/auth/me", json={"modle": "x"}).status_code == 422  # a typo is an error, not ignored
+    assert keyed.patch("/auth/me", json={"model": 7}).status_code == 422
