@@ -43,7 +43,8 @@ def test_patch_me_switches_to_a_listed_model_and_refuses_others_naming_them(keye
     assert (changed.json()["model"], changed.json()["thinking"]) == ("gemini-3.7-flash", "high")
     refused = keyed.patch("/auth/me", json={"model": "gemini-2.5-pro", "thinking": "low"})
     assert refused.status_code == 422 and refused.headers["Content-Type"].startswith("application/problem+json")
-    assert "gemini-2.5-pro is not a model" in refused.json()["detail"] and "gemini-3.8-flash" in refused.json()["detail"]
+    detail = refused.json()["detail"]
+    assert "gemini-2.5-pro is not a model" in detail and "gemini-3.8-flash" in detail
     bad_level = keyed.patch("/auth/me", json={"model": "gemini-3.5-flash", "thinking": "ludicrous"})
     assert bad_level.status_code == 422 and "minimal, low, medium, high" in bad_level.json()["detail"]
     me = keyed.get("/auth/me").json()
