@@ -10,10 +10,10 @@ from google.genai import errors as genai_errors
 
 from ..errors import ModelError
 
-try:  # google-genai talks through httpx2 when it is installed, else httpx (model.py builds its pools)
-    import httpx2 as genai_httpx
-except ImportError:  # pragma: no cover - depends on the installed google-genai
-    import httpx as genai_httpx  # type: ignore[no-redef]
+try:  # model.py builds google-genai's pools: every version takes httpx clients, only newer ones httpx2
+    import httpx as genai_httpx
+except ImportError:  # pragma: no cover - an install with only httpx2 (google-genai 3.x needs no httpx)
+    import httpx2 as genai_httpx  # type: ignore[no-redef]
 
 TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (genai_httpx.TimeoutException, TimeoutError)
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (genai_httpx.TransportError, ConnectionError)
