@@ -126,9 +126,11 @@ def test_a_retired_server_default_gives_way_to_a_current_model(tmp_path, fake_ge
     services = make_services(tmp_path, model="gemini-2.5-flash")
     alice = add_user(services, "alice", "key-alice")
     assert list_models(services, alice).default == DEFAULT_MODEL
-    fake_gemini.enqueue(gemini_text("Hi."))
-    assert collect(chat(services, alice, "hi")).text == "Hi."
-    assert [r.model for r in fake_gemini.generate_requests] == [DEFAULT_MODEL]
+    fake_gemini.enqueue(gemini_text("Hi."), gemini_text("Hi again."))
+    assert collect(chat(services, alice, "hi")).text == "Hi."  # no note: the user chose nothing
+    assert collect(chat(services, alice, "hi")).text == "Hi again."
+    # One refused call, then straight to a listed model.
+    assert [r.model for r in fake_gemini.generate_requests] == ["gemini-2.5-flash", DEFAULT_MODEL, DEFAULT_MODEL]
     services.backend.records.close()
 
 

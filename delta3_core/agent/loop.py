@@ -217,13 +217,13 @@ def _make_model(turn: Turn, model_factory: ModelFactory, name: str) -> Model:
 
 
 def _switch_model(turn: Turn, model_factory: ModelFactory, error: ModelError) -> Iterator[Event]:
-    """After a 404 for the turn's model: tell the user (once: their saved choice is cleared) and use another."""
-    gone = turn.model_name
-    replacement = models.replacement_for(turn.services, turn.user_id, gone)
+    """After a 404 for the turn's model: use another, telling the user if it was their choice (once: it is cleared)."""
+    replacement, notice = models.replacement_for(turn.services, turn.user_id, turn.model_name)
     if not replacement:
         raise error
     turn.model_calls -= 1  # the refused call produced nothing
-    yield TextDelta(turn.add_text(models.retired_notice(gone, replacement)))
+    if notice:
+        yield TextDelta(turn.add_text(notice))
     return _make_model(turn, model_factory, replacement)
 
 

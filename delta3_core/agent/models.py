@@ -20,6 +20,7 @@ CACHE_TTL_S = 3600  # Google adds and retires models over months; an hour keeps 
 FAILED_TTL_S = 60  # after a failed list call, the built-in list serves for a minute before we ask again
 LIST_TIMEOUT_S = 10.0  # the list is a small answer; a turn should not wait long for it
 THINKING_LEVELS = ("minimal", "low", "medium", "high")
+_GONE_DEFAULTS: set[str] = set()  # defaults that answered 404 in this process (the operator's DELTA3_MODEL retired)
 
 
 class ModelInfo(NamedTuple):
@@ -149,11 +150,13 @@ class TurnModel:
 def model_for_turn(services: Any, user: UserRecord) -> TurnModel:
     """The model for the user's next turn; a saved model that Google no longer lists moves them to the default."""
     default = services.settings.model
+    if not user.model and default not in _GONE_DEFAULTS:  # the common case: no list lookup at all
+        return TurnModel(default, thinking_of(user), _thinks(default))
     try:
         available = list_models(services, user.user_id)
     except Delta3Error as exc:  # the store or the key: the turn itself will say what is wrong
         log.info("no model list for user %s: %s", user.user_id, exc)
-        return TurnModel(user.model or default, thinking_of(user))
+        return TurnModel(user.model, thinking_of(user), _thinks(user.model))
     chosen, notice = user.model or available.default, ""
     if user.model and available.live and available.find(user.model) is None:
         chosen, notice = available.default, retired_notice(user.model, available.default)
@@ -162,18 +165,28 @@ def model_for_turn(services: Any, user: UserRecord) -> TurnModel:
     return TurnModel(name, thinking_of(user), name in available.thinking or name not in available.names, notice)
 
 
-def replacement_for(services: Any, user_id: str, gone: str) -> str | None:
-    """After `gone` answered 404: forget the cached list, unset it if it was the user's pick, return what to use."""
+def replacement_for(services: Any, user_id: str, gone: str) -> tuple[str | None, str]:
+    """After `gone` answered 404: what to use instead, and a note for the user if it was their own choice.
+
+    Their choice is cleared, so they are told once. A default that answers 404 is remembered by this
+    process, so later turns go straight to a listed model instead of asking the retired one again.
+    """
     user = _user(services, user_id)
     api_key = keys.gemini_key_of(services.backend, user)
     if api_key:
         with contextlib.suppress(Delta3Error):
             services.backend.records.delete_value(_cache_key(user_id, api_key))
-    if user.model == gone:
+    chosen = user.model == gone
+    if chosen:
         accounts.set_model(services.backend, user_id, None)
+    else:
+        log.warning("the default model %s answered 404: set DELTA3_MODEL to a current model", gone)
+        _GONE_DEFAULTS.add(gone)
     available = list_models(services, user_id)
     others = [name for name in [available.default, *available.names] if name != gone]
-    return others[0] if others else None
+    if not others:
+        return None, ""
+    return others[0], retired_notice(gone, others[0]) if chosen else ""
 
 
 def retired_notice(gone: str, now: str) -> str:
@@ -198,6 +211,12 @@ def _assemble(default: str, found: list[Any], live: bool) -> ModelList:
 # Names of models that answer generateContent but cannot hold a coding chat with tools.
 _NOT_CHAT = ("-tts", "-image", "-live", "embedding", "imagen", "veo", "-audio", "transcribe", "translate", "aqa",
              "robotics", "computer-use", "learnlm")
+
+
+def _thinks(name: str) -> bool:
+    """Whether a model accepts thinking settings, judged by its name (Gemini 2.5 and later, and the aliases)."""
+    return name in {m.name for m in FALLBACK} or name.startswith(("gemini-3", "gemini-2.5")) or name.endswith(
+        "-latest")
 
 
 def _is_chat_model(name: str) -> bool:
