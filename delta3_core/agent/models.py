@@ -78,9 +78,9 @@ def list_models(services: Any, user_id: str) -> ModelList:
     cached = _read_cache(services, cache_key)
     if cached is not None:
         return _assemble(services.settings.model, cached["models"], live=cached["live"])
+    timeout = min(services.settings.model_timeout_s, LIST_TIMEOUT_S)
     try:
-        found, live, ttl = _model.fetch_models(api_key, min(services.settings.model_timeout_s, LIST_TIMEOUT_S)), True, \
-            CACHE_TTL_S
+        found, live, ttl = _model.fetch_models(api_key, timeout), True, CACHE_TTL_S
     except ModelError as exc:
         log.info("models.list failed for user %s (%s); using the built-in list", user_id, exc.kind)
         found, live, ttl = [(m.name, m.display_name, True) for m in FALLBACK], False, FAILED_TTL_S
