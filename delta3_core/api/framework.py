@@ -54,6 +54,7 @@ class ApiRequest:
     body: bytes = b""
     remote_addr: str | None = None
     uploads: list[Upload] = field(default_factory=list)
+    form: Mapping[str, str] = field(default_factory=dict)  # the text fields of a multipart body
 
 
 @dataclass
