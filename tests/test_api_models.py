@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from delta3_core import keys
+from delta3_core import accounts, keys
+from tests.fixtures.gemini import gemini_call, gemini_calls, gemini_text
 
 KEY = "AIzaSyApiModels-0123456789"
 
@@ -54,3 +55,24 @@ def test_patch_me_switches_to_a_listed_model_and_refuses_others_naming_them(keye
     assert back["model"] == "gemini-3.8-flash"
     assert keyed.patch("/auth/me", json={"modle": "x"}).status_code == 422  # a typo is an error, not ignored
     assert keyed.patch("/auth/me", json={"model": 7}).status_code == 422
+
+
+def test_a_chat_with_parallel_calls_passes_the_strict_fake_and_counts_thinking(api, keyed, fake_gemini):
+    fake_gemini.enqueue(
+        gemini_calls(gemini_call("write_file", {"path": "a.py", "content": "A = 1\n"}),
+                     gemini_call("write_file", {"path": "b.py", "content": "B = 2\n"}), thoughts_tokens=60),
+        gemini_text("Wrote both.", output_tokens=5, thoughts_tokens=15, thoughts="Check they exist."))
+    answer = keyed.post("/chat/send", json={"message": "write a.py and b.py"}).json()
+    assert answer["reply"] == "Wrote both." and sorted(answer["files_changed"]) == ["a.py", "b.py"]
+    assert answer["usage"]["thinking_tokens"] == 75 and answer["usage"]["tokens_out"] == 20 + 5 + 75
+    assert fake_gemini.violations == [] and len(fake_gemini.generate_requests[1].function_responses) == 2
+
+
+def test_a_retired_saved_model_is_replaced_in_an_api_chat_and_said_once(api, keyed, fake_gemini):
+    user = api.services.backend.records.find_user_by_email("ada@example.com")
+    accounts.set_model(api.services.backend, user.user_id, "gemini-2.5-flash")  # saved before it was retired
+    fake_gemini.enqueue(gemini_text("Hello."), gemini_text("Hello again."))
+    first = keyed.post("/chat/send", json={"message": "hi"}).json()
+    assert first["reply"].startswith("(The model gemini-2.5-flash is no longer available") and first["error"] is None
+    assert keyed.post("/chat/send", json={"message": "hi"}).json()["reply"] == "Hello again."
+    assert keyed.get("/auth/me").json()["model"] == "gemini-3.8-flash"
