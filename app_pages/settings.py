@@ -41,10 +41,22 @@ with key_tab:
         st.button("Remove my key", on_click=websettings.remove_key, args=(services,))
 
 with model_tab:
-    choices = websettings.model_choices(services.settings.model)
-    current = user.model or services.settings.model
-    st.selectbox("Gemini model", choices if current in choices else [*choices, current], key="model_choice",
-                 index=(choices + [current]).index(current), help="Flash is fast and cheap; Pro thinks harder.")
+    available = websettings.model_list(services, user.user_id)
+    current = available.find(user.model) or available.default  # a retired choice shows as the default
+    st.selectbox("Gemini model", available.names, index=available.names.index(current), key="model_choice",
+                 format_func=lambda name: websettings.model_label(available, name),
+                 help="Flash is fast and cheap; Pro thinks harder.")
+    if not keys.has_gemini_key(user):
+        st.caption("Add your Gemini key to see exactly which models it can use.")
+    elif not available.live:
+        st.caption("Gemini did not say which models your key can use just now; this is the usual list.")
+    if st.session_state.get("model_choice", current) in available.thinking:
+        level = (user.prefs or {}).get("thinking", "default")
+        st.selectbox("Thinking", websettings.THINKING_CHOICES, key="thinking_choice",
+                     index=websettings.THINKING_CHOICES.index(level) if level in websettings.THINKING_CHOICES else 0,
+                     format_func=websettings.THINKING_LABELS.get,
+                     help="How long the model thinks before it answers: more is more careful, slower and uses "
+                          "more tokens.")
     st.button("Use this model", on_click=websettings.save_model, args=(services,))
 
 with phone_tab:

@@ -12,7 +12,9 @@ from typing import Any
 
 from .errors import ConfigError
 
-DEFAULT_MODEL = "gemini-2.5-flash"
+# The one place the default model is named: the newest stable Flash, suited to agentic coding.
+# Google retires models (2.5 Flash and Pro on 2026-12-01); users on a retired one move to this.
+DEFAULT_MODEL = "gemini-3.8-flash"
 MIN_SECRET_LENGTH = 32
 # Values copied from tutorials and templates; a deployment using one has no secret at all.
 KNOWN_DEFAULT_SECRETS = frozenset(
@@ -101,7 +103,10 @@ class Settings:
     # Workspace and agent
     quota_mb: int = _setting("DELTA3_QUOTA_MB", _int, 200)
     max_tool_steps: int = _setting("DELTA3_MAX_TOOL_STEPS", _int, 12)
-    model_timeout_s: float = _setting("DELTA3_MODEL_TIMEOUT", _float, 60.0)
+    # Seconds Gemini may stay silent within one call (a read timeout, not a total): a thinking model that
+    # writes a whole file in one function call sends nothing until the call is complete, and 65,536 output
+    # tokens (the limit) at ~250 tokens/s is ~260 s. A stuck connection still ends.
+    model_timeout_s: float = _setting("DELTA3_MODEL_TIMEOUT", _float, 300.0)
     # Executor limits
     sandbox_network: bool = _setting("DELTA3_SANDBOX_NETWORK", _bool, False)
     unsafe_no_sandbox: bool = _setting("DELTA3_UNSAFE_NO_SANDBOX", _bool, False)

@@ -7,4 +7,8 @@ scripts/setup.sh dev
 if [ -f infrastructure/template.yaml ]; then
   .venv/bin/cfn-lint infrastructure/template.yaml
 fi
-exec .venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest "$@"
+# A whole run also proves google-genai's lower bound: the Gemini tests again at exactly that version.
+if [ "$#" -eq 0 ]; then
+  exec scripts/test-genai-floor.sh
+fi

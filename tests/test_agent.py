@@ -141,10 +141,10 @@ def test_each_user_is_served_with_their_own_key_and_history(services, fake_gemin
 def test_a_chosen_model_is_used(services, alice, fake_gemini):
     from delta3_core import accounts
 
-    accounts.set_model(services.backend, alice, "gemini-2.5-pro")
+    accounts.set_model(services.backend, alice, "gemini-3.1-pro-preview")
     fake_gemini.enqueue(gemini_text("ok"))
     collect(chat(services, alice, "hi"))
-    assert fake_gemini.generate_requests[0].model == "gemini-2.5-pro"
+    assert fake_gemini.generate_requests[0].model == "gemini-3.1-pro-preview"
 
 
 @pytest.mark.parametrize(("overrides", "network"), [
@@ -186,14 +186,18 @@ def test_system_instruction_names_the_tools_the_channel_and_the_files(services, 
 
 
 def test_token_usage_is_recorded_per_turn_and_per_day(services, alice, fake_gemini):
-    fake_gemini.enqueue(gemini_calls(gemini_call("list_files", {}), prompt_tokens=300, output_tokens=10),
-                        gemini_text("Your workspace is empty.", prompt_tokens=350, output_tokens=25))
+    fake_gemini.enqueue(gemini_calls(gemini_call("list_files", {}), prompt_tokens=300, output_tokens=10,
+                                     thoughts_tokens=40),
+                        gemini_text("Your workspace is empty.", prompt_tokens=350, output_tokens=25, thoughts_tokens=5))
     reply = collect(chat(services, alice, "what files do I have?"))
-    assert reply.usage == {"tokens_in": 650, "tokens_out": 35, "thinking_tokens": 0, "total_tokens": 685,
+    # Thinking is billed as output: it is in tokens_out, and counted on its own too.
+    assert reply.usage == {"tokens_in": 650, "tokens_out": 80, "thinking_tokens": 45, "total_tokens": 730,
                            "model_calls": 2}
     today = usage.usage_today(services.backend, alice)
-    assert (today["tokens_in"], today["tokens_out"], today["requests"]) == (650, 35, 1)
-    assert history.recent(services.backend, alice)[-1].meta["usage"]["total_tokens"] == 685
+    # The store keeps thinking apart from the rest of the output; the day's total counts both.
+    assert (today["tokens_in"], today["tokens_out"], today["tokens_thinking"], today["requests"]) == (650, 35, 45, 1)
+    assert today["total_tokens"] == 730
+    assert history.recent(services.backend, alice)[-1].meta["usage"]["total_tokens"] == 730
 
 
 def test_several_calls_in_one_model_turn_all_run_and_all_answers_go_back(services, alice, fake_gemini):

@@ -35,7 +35,8 @@ CASES = {
                              "valid tool call"),
     "unreadable args": ([gemini_calls(gemini_call("write_file", ["not", "an", "object"]))], "bad_response",
                         "could not be read"),
-    "unknown model": ([gemini_error(404, "models/gemini-9 is not found.")], "not_found", "not found"),
+    # The turn's model and the one it moves to both refused: nothing left to try.
+    "unknown model": ([gemini_error(404, "models/gemini-9 is not found.")] * 2, "not_found", "not available"),
 }
 
 

@@ -74,6 +74,7 @@ def fake_server():
     server.valid_keys = {KEY}
     yield server
     server.close()
+    assert server.violations == []  # every request would have passed the real API's checks
 
 
 def test_full_journey(live_app_factory, fake_server, tmp_path):

@@ -100,6 +100,8 @@ def test_images_made_by_a_run_show_inline(web_app, keyed_user, web_services):
 
 def test_usage_format_and_grouping():
     assert chatview.format_usage({"tokens_in": 1234, "tokens_out": 5}) == "1,234 tokens in · 5 out"
+    assert chatview.format_usage({"tokens_in": 9, "tokens_out": 1500, "thinking_tokens": 1400}) == (
+        "9 tokens in · 1,500 out (1,400 thinking)")
     assert chatview.format_usage({}) == ""
     turns = chatview.group_turns([Message("user", "q"), Message("tool", "r"), Message("assistant", "a"),
                                   Message("user", "q2")])
@@ -220,3 +222,23 @@ def test_an_answer_stopped_mid_stream_keeps_the_question_in_history(keyed_user, 
         chatview.stream_answer(ws, events)
     saved = history.recent(web_services.backend, keyed_user.user_id)
     assert [m.content for m in saved if m.role == "user"] == ["Still there?"]
+
+
+def test_thinking_shows_folded_away_with_parallel_calls_and_thinking_tokens(web_app, keyed_user, web_services,
+                                                                           fake_gemini):
+    fake_gemini.enqueue(
+        gemini_calls(gemini_call("write_file", {"path": "a.py", "content": "A = 1\n"}),
+                     gemini_call("write_file", {"path": "b.py", "content": "B = 2\n"}),
+                     thoughts="Two small modules.", thoughts_tokens=50),
+        gemini_text("Both files are written.", prompt_tokens=200, output_tokens=10, thoughts_tokens=40))
+    at = web_app(user=keyed_user)
+    at.chat_input[0].set_value("Write a.py and b.py").run()
+    assert not at.exception and not at.error
+    thinking = [e for e in at.expander if e.label == "Thinking"]
+    assert len(thinking) == 1 and "Two small modules." in thinking[0].markdown[0].value
+    assert sum("Two small modules." in m.value for m in at.markdown) == 1  # only there, not in the answer
+    assert any("(90 thinking)" in c.value for c in at.caption)
+    assert fake_gemini.violations == [] and len(fake_gemini.generate_requests[1].function_responses) == 2
+    again = web_app(user=keyed_user)  # from history: still folded away under "Thinking"
+    assert [e.label for e in again.expander][:1] == ["Thinking"]
+    assert "Two small modules." in again.expander[0].markdown[0].value

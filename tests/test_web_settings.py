@@ -51,7 +51,7 @@ def test_a_rejected_key_is_not_saved(settings_page, web_user, web_services, fake
     assert BAD_KEY not in page_text(at)
 
 
-def test_remove_key(settings_page, web_user, web_services):
+def test_remove_key(settings_page, web_user, web_services, fake_gemini):
     keys.set_gemini_key(web_services.backend, web_user.user_id, GOOD_KEY)
     at = click(settings_page(), "Remove my key")
     assert keys.get_gemini_key(web_services.backend, web_user.user_id) is None
@@ -59,14 +59,37 @@ def test_remove_key(settings_page, web_user, web_services):
 
 
 def test_model_choice(settings_page, web_user, web_services):
-    at = settings_page()
-    assert at.selectbox(key="model_choice").value == web_services.settings.model
-    at.selectbox(key="model_choice").select("gemini-2.5-pro")
+    at = settings_page()  # no key yet: the built-in list
+    assert at.selectbox(key="model_choice").value == web_services.settings.model == "gemini-3.8-flash"
+    assert "Add your Gemini key to see exactly which models it can use." in page_text(at)
+    at.selectbox(key="model_choice").select("gemini-3.1-pro-preview")
     click(at, "Use this model")
-    assert web_services.backend.records.get_user(web_user.user_id).model == "gemini-2.5-pro"
+    assert web_services.backend.records.get_user(web_user.user_id).model == "gemini-3.1-pro-preview"
     at.selectbox(key="model_choice").select(web_services.settings.model)
     click(at, "Use this model")
     assert web_services.backend.records.get_user(web_user.user_id).model is None
+
+
+def test_the_model_menu_is_the_live_list_of_the_users_key_with_names_and_thinking(settings_page, web_user,
+                                                                                 web_services, fake_gemini):
+    keys.set_gemini_key(web_services.backend, web_user.user_id, GOOD_KEY)
+    fake_gemini.catalogue.append({"name": "gemini-plain", "displayName": "Gemini Plain", "thinking": False})
+    at = settings_page()
+    menu = at.selectbox(key="model_choice")
+    assert menu.options[0] == "Gemini 3.8 Flash · gemini-3.8-flash (default)"
+    assert "Gemini 3.7 Flash · gemini-3.7-flash" in menu.options and "Gemini Plain · gemini-plain" in menu.options
+    assert not any("2.5" in option or "embedding" in option for option in menu.options)
+    assert [r.api_key for r in fake_gemini.requests if r.action == "list"] == [GOOD_KEY]
+    menu.select("gemini-3.7-flash")
+    at.selectbox(key="thinking_choice").select("low")
+    click(at, "Use this model")
+    user = web_services.backend.records.get_user(web_user.user_id)
+    assert (user.model, user.prefs.get("thinking")) == ("gemini-3.7-flash", "low")
+    assert "DELTA3 now answers with gemini-3.7-flash." in page_text(at)
+    assert at.selectbox(key="thinking_choice").value == "low"
+    at.selectbox(key="model_choice").select("gemini-plain").run()
+    assert not [s for s in at.selectbox if s.key == "thinking_choice"]  # it does not think: no menu
+    assert sum(r.action == "list" for r in fake_gemini.requests) == 1  # cached across reruns
 
 
 def test_without_sms_a_phone_is_linked_only_from_the_phone(settings_page, web_user, web_services):

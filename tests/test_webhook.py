@@ -78,7 +78,7 @@ def test_signature_checked_against_public_url_not_the_local_host(texter):
 
 def test_help_lists_commands(texter):
     reply = texter.reply("help")[0]
-    for word in ("REGISTER", "LINK", "KEY", "CLEAR", "MORE", "UNLINK", "STOP"):
+    for word in ("REGISTER", "LINK", "KEY", "MODEL", "CLEAR", "MORE", "UNLINK", "STOP"):
         assert word in reply
 
 

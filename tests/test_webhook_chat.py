@@ -240,3 +240,35 @@ def test_past_the_daily_limit_one_sms_names_the_limit_and_gemini_is_not_called(m
     [message] = Texter(app.test_client()).reply("write me a poem")
     assert "daily limit of 500 tokens" in message and "00:00 UTC" in message
     assert fake_gemini.generate_requests == []
+
+
+def test_model_lists_the_live_models_refuses_a_retired_one_and_switches(sam, chat_app, fake_gemini):
+    backend = chat_app.extensions["delta3_sms"].services.backend
+    shown = sam.reply("model")
+    assert len(shown) == 1 and shown[0].startswith("Model: gemini-3.8-flash. Your key can use: gemini-3.8-flash, ")
+    assert "gemini-3.1-pro-preview" in shown[0] and "gemini-2.5-flash" not in shown[0]
+    assert "embedding" not in shown[0] and "Text MODEL <name> to switch." in shown[0]
+    assert [r.api_key for r in fake_gemini.requests if r.action == "list"] == [KEY]
+    refused = sam.reply("MODEL gemini-2.5-flash")[0]
+    assert "gemini-2.5-flash is not a model your Gemini key can use" in refused and "gemini-3.7-flash" in refused
+    assert backend.records.get_user(chat_app.user.user_id).model is None
+    assert sam.reply("MODEL gemini-3.7-flash") == ["Now using gemini-3.7-flash."]
+    assert sam.reply("Model")[0].startswith("Model: gemini-3.7-flash.")
+    fake_gemini.enqueue(gemini_text("Answered by 3.7."))
+    assert sam.reply("hello") == ["Answered by 3.7."]
+    assert fake_gemini.generate_requests[-1].model == "gemini-3.7-flash"
+    assert sam.reply("MODEL default") == ["Now using gemini-3.8-flash."]
+
+
+def test_a_chat_with_parallel_tool_calls_passes_the_strict_fake_by_sms(sam, chat_app, fake_gemini):
+    fake_gemini.enqueue(
+        gemini_calls(gemini_call("write_file", {"path": "a.py", "content": "A = 1\n"}),
+                     gemini_call("write_file", {"path": "b.py", "content": "B = 2\n"}), thoughts="Two files."),
+        gemini_calls(gemini_call("read_file", {"path": "a.py"}), gemini_call("list_files", {})),
+        gemini_text("Wrote a.py and b.py.", thoughts_tokens=7, thoughts="All done."))
+    assert sam.reply("write two files") == ["Wrote a.py and b.py."]  # no thoughts by SMS
+    second, third = fake_gemini.generate_requests[1:]
+    assert len(second.function_responses) == 2 and len(third.function_responses) == 4
+    assert fake_gemini.violations == []  # signatures came back, every call was answered
+    assert all("includeThoughts" not in str(r.body) and "include_thoughts" not in str(r.body)
+               for r in fake_gemini.generate_requests)

@@ -90,5 +90,5 @@ def set_model(backend: Backend, user_id: str, model: str | None) -> UserRecord:
     """Choose the user's Gemini model; None or '' goes back to the default."""
     model = (model or "").strip() or None
     if model is not None and not _MODEL_RE.match(model):
-        raise ValidationError("That is not a valid model name (for example gemini-2.5-flash).")
+        raise ValidationError("That is not a valid model name (for example gemini-3.8-flash).")
     return backend.records.update_user(user_id, model=model)

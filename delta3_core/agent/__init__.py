@@ -9,10 +9,10 @@ from typing import Any
 from .. import keys
 from ..errors import ModelError
 from . import model as _model
-from .events import ErrorEvent, Event, Final, TextDelta, ToolFinished, ToolStarted
+from .events import ErrorEvent, Event, Final, TextDelta, ThoughtDelta, ToolFinished, ToolStarted
 from .loop import run_turn
 
-__all__ = ["ErrorEvent", "Event", "Final", "Reply", "TextDelta", "ToolFinished", "ToolStarted",
+__all__ = ["ErrorEvent", "Event", "Final", "Reply", "TextDelta", "ThoughtDelta", "ToolFinished", "ToolStarted",
            "chat", "check_key", "collect"]
 
 

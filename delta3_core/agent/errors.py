@@ -10,10 +10,10 @@ from google.genai import errors as genai_errors
 
 from ..errors import ModelError
 
-try:  # google-genai talks through httpx2 when it is installed, else httpx (model.py builds its pools)
-    import httpx2 as genai_httpx
-except ImportError:  # pragma: no cover - depends on the installed google-genai
-    import httpx as genai_httpx  # type: ignore[no-redef]
+try:  # model.py builds google-genai's pools: every version takes httpx clients, only newer ones httpx2
+    import httpx as genai_httpx
+except ImportError:  # pragma: no cover - an install with only httpx2 (google-genai 3.x needs no httpx)
+    import httpx2 as genai_httpx  # type: ignore[no-redef]
 
 TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (genai_httpx.TimeoutException, TimeoutError)
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (genai_httpx.TransportError, ConnectionError)
@@ -61,8 +61,7 @@ def _classify_api_error(exc: genai_errors.APIError, *, model: str, backoff: floa
         return Failure(ModelError("Your Gemini API key is not allowed to do this (permission denied); check that "
                                   "the Generative Language API is enabled for its project.", "permission"))
     if code == 404:
-        return Failure(ModelError(f"The Gemini model {model!r} was not found; pick another model in Settings.",
-                                  "not_found"))
+        return Failure(ModelError(f"The Gemini model {model!r} is not available to your key.", "not_found"))
     if code == 429:
         delay = retry_delay(exc)
         wait = f" in about {max(1, round(delay))} seconds" if delay else " in a minute"

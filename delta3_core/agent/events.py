@@ -14,6 +14,13 @@ class TextDelta:
 
 
 @dataclass
+class ThoughtDelta:
+    """A piece of the model's thought summary (web only): shown folded away, never part of the answer."""
+
+    text: str
+
+
+@dataclass
 class ToolStarted:
     """The model called a tool; it is running now."""
 
@@ -50,4 +57,4 @@ class ErrorEvent:
     kind: str = "error"
 
 
-Event = TextDelta | ToolStarted | ToolFinished | Final | ErrorEvent
+Event = TextDelta | ThoughtDelta | ToolStarted | ToolFinished | Final | ErrorEvent

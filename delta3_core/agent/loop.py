@@ -15,9 +15,10 @@ from .. import budget, history, keys, usage
 from ..errors import DailyLimitError, Delta3Error, ModelError
 from ..storage.base import Message
 from ..tools import ToolContext, ToolResult, declarations, run_tool
+from . import models
 from .context import code_has_network, history_contents, system_instruction, tool_record
-from .events import ErrorEvent, Event, Final, TextDelta, ToolFinished, ToolStarted
-from .model import GeminiModel, Model, ModelReply, ToolCall
+from .events import ErrorEvent, Event, Final, TextDelta, ThoughtDelta, ToolFinished, ToolStarted
+from .model import GeminiModel, Model, ModelReply, Thought, ToolCall
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,8 @@ LISTING_ENTRIES = 100  # files named in the system instruction; list_files shows
 MAX_INLINE_IMAGE = 5 * 1024 * 1024
 BLOCKING_FINISH = {"SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY"}
 MALFORMED_FINISH = {"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL"}
-ModelFactory = Callable[[str, str, float], Model]
+THOUGHTS_KEPT = 20_000  # characters of thought summary kept with an answer (the web shows them folded)
+ModelFactory = Callable[..., Model]  # (api_key, model, timeout_s, thinking=..., include_thoughts=...)
 
 
 @dataclass
@@ -42,10 +44,15 @@ class Turn:
     tokens_in: int = 0
     tokens_out: int = 0
     tokens_thinking: int = 0
+    thoughts: str = ""
     model_calls: int = 0
     saved: bool = False
     new_round: bool = False  # the next text starts a new model round (gets a blank line before it)
+    api_key: str = field(default="", repr=False)
     model_name: str = ""
+    thinking: str | None = None
+    include_thoughts: bool = False
+    notice: str = ""
 
     @property
     def usage(self) -> dict[str, int]:
@@ -66,6 +73,8 @@ class Turn:
         if self.saved:
             return None
         self.saved = True
+        if self.thoughts:
+            meta = {"thoughts": self.thoughts[:THOUGHTS_KEPT], **meta}
         reply = Message("assistant", answer, self.channel, meta={"usage": self.usage, "images": self.images, **meta})
         try:
             history.append(self.services.backend, self.user_id, [self.user_message, *self.records, reply])
@@ -119,8 +128,8 @@ def _fail(turn: Turn, message: str, kind: str) -> ErrorEvent:
     return ErrorEvent(message, kind)
 
 
-def _gemini(api_key: str, model: str, timeout_s: float) -> Model:
-    return GeminiModel(api_key, model, timeout_s)
+def _gemini(api_key: str, model: str, timeout_s: float, **thinking: Any) -> Model:
+    return GeminiModel(api_key, model, timeout_s, **thinking)
 
 
 def _converse(turn: Turn, attachments: list[str], model_factory: ModelFactory) -> Iterator[Event]:
@@ -129,8 +138,17 @@ def _converse(turn: Turn, attachments: list[str], model_factory: ModelFactory) -
     model, contents, system, ctx = _prepare(turn, attachments, model_factory)
     tools = declarations()
     steps, malformed = 0, 0
+    if turn.notice:  # the user's model was retired: say so first, then answer as usual
+        yield TextDelta(turn.add_text(turn.notice))
     while True:
-        reply = yield from _stream(turn, model, contents, system, tools)
+        try:
+            reply = yield from _stream(turn, model, contents, system, tools)
+        except ModelError as exc:
+            # A model retired since the list was cached answers 404: move to another, keep the turn going.
+            if exc.kind != "not_found" or turn.model_calls > 1:
+                raise
+            model = yield from _switch_model(turn, model_factory, exc)
+            reply = yield from _stream(turn, model, contents, system, tools)
         if reply.block_reason or (reply.finish_reason in BLOCKING_FINISH and not reply.calls):
             reason = (reply.block_reason or reply.finish_reason or "").lower().replace("_", " ")
             raise ModelError(f"Gemini declined to answer this ({reason}); try rephrasing your message.", "blocked")
@@ -153,11 +171,11 @@ def _converse(turn: Turn, attachments: list[str], model_factory: ModelFactory) -
             yield Final(turn.text, turn.usage, list(turn.images))
             return
         contents.append(reply.content or types.Content(role="model", parts=[]))
-        budget = settings.max_tool_steps - steps
-        responses = yield from _run_calls(turn, ctx, reply.calls, budget)
-        steps += min(budget, len(reply.calls))
+        steps_left = settings.max_tool_steps - steps
+        responses = yield from _run_calls(turn, ctx, reply.calls, steps_left)
+        steps += min(steps_left, len(reply.calls))
         contents.append(types.Content(role="user", parts=responses))
-        if len(reply.calls) > budget:  # the model wants more than the limit allows: stop here, plainly
+        if len(reply.calls) > steps_left:  # the model wants more than the limit allows: stop here, plainly
             turn.new_round = True
             yield TextDelta(turn.add_text(f"I stopped after {settings.max_tool_steps} tool steps, the limit for "
                                           "one message. Say \"continue\" if you want me to go on."))
@@ -181,8 +199,12 @@ def _prepare(turn: Turn, attachments: list[str], model_factory: ModelFactory
     api_key = keys.gemini_key_of(services.backend, user)
     if not api_key:
         raise ModelError(_NO_KEY.get(turn.channel, _NO_KEY["web"]), "no_key")
-    turn.model_name = user.model or settings.model
-    model = model_factory(api_key, turn.model_name, settings.model_timeout_s)
+    turn.api_key, choice = api_key, models.model_for_turn(services, user)
+    turn.thinking = choice.thinking if choice.supports_thinking else None
+    # Thought summaries are shown on the web only; a model that does not think would refuse the request.
+    turn.include_thoughts = turn.channel == "web" and choice.supports_thinking
+    model = _make_model(turn, model_factory, choice.name)
+    turn.notice = choice.notice
     ctx = ToolContext(services, turn.user_id)
     contents = history_contents(history.context(services.backend, turn.user_id))
     message = _user_content(ctx, turn.user_message.content, attachments)
@@ -193,6 +215,23 @@ def _prepare(turn: Turn, attachments: list[str], model_factory: ModelFactory
     system = system_instruction(turn.channel, ctx.workspace.describe(max_entries=LISTING_ENTRIES),
                                 code_has_network(settings))
     return model, contents, system, ctx
+
+
+def _make_model(turn: Turn, model_factory: ModelFactory, name: str) -> Model:
+    turn.model_name = name
+    return model_factory(turn.api_key, name, turn.services.settings.model_timeout_s, thinking=turn.thinking,
+                         include_thoughts=turn.include_thoughts)
+
+
+def _switch_model(turn: Turn, model_factory: ModelFactory, error: ModelError) -> Iterator[Event]:
+    """After a 404 for the turn's model: use another, telling the user if it was their choice (once: it is cleared)."""
+    replacement, notice = models.replacement_for(turn.services, turn.user_id, turn.model_name)
+    if not replacement:
+        raise error
+    turn.model_calls -= 1  # the refused call produced nothing
+    if notice:
+        yield TextDelta(turn.add_text(notice))
+    return _make_model(turn, model_factory, replacement)
 
 
 def _run_calls(turn: Turn, ctx: ToolContext, calls: list[ToolCall], budget: int) -> Iterator[Event]:
@@ -224,6 +263,9 @@ def _stream(turn: Turn, model: Model, contents: list[types.Content], system: str
     for item in model.stream(contents, system, tools):
         if isinstance(item, str):
             yield TextDelta(turn.add_text(item))
+        elif isinstance(item, Thought):
+            turn.thoughts += item.text
+            yield ThoughtDelta(item.text)
         else:
             reply = item
     turn.tokens_in += reply.tokens_in
@@ -261,6 +303,8 @@ _ERROR_KINDS = {"DailyLimitError": "daily_limit", "KeyDecryptError": "key_unread
                 "NotFoundError": "not_found", "ValidationError": "invalid"}
 _KEY_FIX = {"web": " Save a valid one in Settings.", "sms": " Send KEY <your-gemini-api-key> to replace it.",
             "api": " Save a valid one with POST /auth/gemini-key."}
+_MODEL_FIX = {"web": " Pick another in Settings.", "sms": " Text MODEL to see the ones you can use.",
+              "api": " GET /models lists the ones you can use."}
 
 
 def _for_channel(exc: ModelError, channel: str) -> str:
@@ -268,4 +312,6 @@ def _for_channel(exc: ModelError, channel: str) -> str:
     message = str(exc)
     if exc.kind == "invalid_key":
         message += _KEY_FIX.get(channel, _KEY_FIX["web"])
+    elif exc.kind == "not_found":
+        message += _MODEL_FIX.get(channel, _MODEL_FIX["web"])
     return message

@@ -28,6 +28,13 @@ class ToolCall:
 
 
 @dataclass
+class Thought:
+    """A piece of the model's thought summary (asked for with include_thoughts); never part of the answer."""
+
+    text: str
+
+
+@dataclass
 class ModelReply:
     """A whole model turn: its text, its tool calls, and what to send back next time."""
 
@@ -45,8 +52,8 @@ class Model(Protocol):
     """What the loop needs from a model: one streaming call."""
 
     def stream(self, contents: list[types.Content], system_instruction: str,
-               tools: list[types.FunctionDeclaration]) -> Iterator[str | ModelReply]:
-        """Yield text deltas as they arrive, then exactly one ModelReply."""
+               tools: list[types.FunctionDeclaration]) -> Iterator[str | Thought | ModelReply]:
+        """Yield text deltas (and thought pieces) as they arrive, then exactly one ModelReply."""
 
 
 _transport_lock = threading.Lock()
@@ -79,30 +86,37 @@ def make_client(api_key: str, timeout_s: float) -> genai.Client:
 
 
 class GeminiModel:
-    """The Gemini implementation of Model: a fresh client per turn with that user's key."""
+    """The Gemini implementation of Model: a fresh client per turn with that user's key.
 
-    def __init__(self, api_key: str, model: str, timeout_s: float = 60.0, retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+    `thinking` is a thinking level ("low", "high", ...) or None for the model's default; `include_thoughts`
+    asks for thought summaries. Give either only for a model that thinks: others refuse the request.
+    """
+
+    def __init__(self, api_key: str, model: str, timeout_s: float = 300.0, retry: RetryPolicy | None = None,
+                 sleep: Callable[[float], None] = time.sleep, thinking: str | None = None,
+                 include_thoughts: bool = False):
         self.model = model
         self.timeout_s = timeout_s
+        self.thinking_config = _thinking_config(model, thinking, include_thoughts)
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._client = make_client(api_key, timeout_s)
 
     def stream(self, contents: list[types.Content], system_instruction: str,
-               tools: list[types.FunctionDeclaration]) -> Iterator[str | ModelReply]:
+               tools: list[types.FunctionDeclaration]) -> Iterator[str | Thought | ModelReply]:
         """Stream one model turn; retry failures that happen before any text has been shown."""
         config = types.GenerateContentConfig(
             system_instruction=system_instruction,
             tools=[types.Tool(function_declarations=tools)] if tools else None,
             automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+            thinking_config=self.thinking_config,
         )
         waited = 0.0
         for attempt in range(1, self.retry.attempts + 1):
             yielded = False
             try:
                 for item in self._stream_once(contents, config):
-                    yielded = yielded or isinstance(item, str)
+                    yielded = yielded or isinstance(item, (str, Thought))
                     yield item
                 return
             except Exception as exc:  # classify() re-raises what is not a model/network failure
@@ -116,7 +130,7 @@ class GeminiModel:
                 waited += delay
 
     def _stream_once(self, contents: list[types.Content], config: types.GenerateContentConfig
-                     ) -> Iterator[str | ModelReply]:
+                     ) -> Iterator[str | Thought | ModelReply]:
         reply = ModelReply()
         parts: list[types.Part] = []
         for chunk in self._client.models.generate_content_stream(model=self.model, contents=contents, config=config):
@@ -131,8 +145,10 @@ class GeminiModel:
                 if candidate.finish_reason:
                     reply.finish_reason = _enum_name(candidate.finish_reason)
                 for part in (candidate.content.parts if candidate.content else None) or []:
-                    parts.append(part)  # kept whole: thought signatures must go back unchanged
-                    if part.text and not part.thought:
+                    parts.append(part)  # kept whole: thought signatures must go back unchanged, on this part
+                    if part.text and part.thought:
+                        yield Thought(part.text)
+                    elif part.text:
                         reply.text += part.text
                         yield part.text
                     if part.function_call:
@@ -152,6 +168,33 @@ def check_key(api_key: str, timeout_s: float = 20.0) -> None:
     except Exception as exc:
         failure = classify(exc, model="", timeout_s=timeout_s, attempt=1, policy=RetryPolicy())
         raise failure.error from None
+
+
+def fetch_models(api_key: str, timeout_s: float = 10.0) -> list[tuple[str, str, bool]]:
+    """The models this key can call generateContent on: (name, display name, accepts a thinking level)."""
+    client = make_client(api_key, timeout_s)
+    found = []
+    try:
+        for model in client.models.list(config={"page_size": 100}):
+            if "generateContent" not in (model.supported_actions or []):
+                continue
+            name = (model.name or "").removeprefix("models/")
+            found.append((name, model.display_name or name, bool(model.thinking)))
+    except Exception as exc:
+        failure = classify(exc, model="", timeout_s=timeout_s, attempt=1, policy=RetryPolicy())
+        raise failure.error from None
+    if not found:
+        raise ModelError("Gemini listed no models this key can chat with.", "no_models")
+    return found
+
+
+def _thinking_config(model: str, level: str | None, include_thoughts: bool) -> types.ThinkingConfig | None:
+    if not level and not include_thoughts:
+        return None
+    if level == "minimal" and "-pro" in model:
+        level = "low"  # Pro models think at least a little: "minimal" is theirs "low"
+    return types.ThinkingConfig(thinking_level=types.ThinkingLevel(level.upper()) if level else None,
+                                include_thoughts=include_thoughts or None)
 
 
 def _tool_call(call: types.FunctionCall, index: int) -> ToolCall:

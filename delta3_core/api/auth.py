@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from .. import accounts, budget, keys
 from ..accounts import tokens as pat
+from ..agent import models
 from ..storage.base import UserRecord
 from .framework import Call, Model, operation
 
@@ -31,6 +32,8 @@ class User(BaseModel):
     email: str
     phone: str | None = Field(description="the phone linked for SMS, E.164")
     model: str = Field(description="the Gemini model that answers this user")
+    thinking: str | None = Field(None, description="the thinking level chosen (minimal, low, medium, high), or "
+                                                   "null for the model's own default")
     has_gemini_key: bool
     created_at: str
     daily_token_limit: int | None = Field(None, description="tokens this account may use per UTC day (null: no "
@@ -55,7 +58,8 @@ class GeminiKeyState(BaseModel):
 def user_out(call: Call, user: UserRecord) -> User:
     """The API view of a user record."""
     return User(id=user.user_id, email=user.email, phone=user.phone, model=user.model or call.services.settings.model,
-                has_gemini_key=keys.has_gemini_key(user), created_at=iso(user.created_at),
+                thinking=models.thinking_of(user), has_gemini_key=keys.has_gemini_key(user),
+                created_at=iso(user.created_at),
                 daily_token_limit=budget.effective_limit(call.services.settings, user) or None)
 
 
@@ -120,6 +124,11 @@ def remove_gemini_key(call: Call) -> None:
 class AccountChanges(Model):
     """What PATCH /auth/me may change; fields left out stay as they are."""
 
+    model: str | None = Field(None, max_length=100, examples=["gemini-3.8-flash"],
+                              description="a model from GET /models; null or \"default\" follows the server default")
+    thinking: str | None = Field(None, max_length=20, examples=["high"],
+                                 description="minimal, low, medium or high (for models that think); null or "
+                                             "\"default\" for the model's own")
     daily_token_limit: int | None = Field(None, ge=1, strict=True, examples=[200000],
                                           description="your own daily token limit (up to the server's maximum); "
                                                       "null goes back to the server's default")
@@ -128,8 +137,16 @@ class AccountChanges(Model):
 @operation("PATCH", "/auth/me", summary="Change your settings", tag="auth", body=AccountChanges, response=User,
            errors=(422,))
 def update_me(call: Call) -> User:
-    """Change the daily token limit."""
+    """Change the model (one of GET /models, else 422 naming them), the thinking level and the daily token limit."""
+    changes = call.body.model_fields_set
+    # Check all before saving any: a refused field leaves the account as it was.
+    if "thinking" in changes:
+        models.check_thinking(call.body.thinking)
     user = call.user
-    if "daily_token_limit" in call.body.model_fields_set:
+    if "model" in changes:
+        user = models.choose_model(call.services, call.user_id, call.body.model)
+    if "thinking" in changes:
+        user = models.choose_thinking(call.services, call.user_id, call.body.thinking)
+    if "daily_token_limit" in changes:
         user = budget.set_daily_limit(call.services, call.user_id, call.body.daily_token_limit)
     return user_out(call, user)

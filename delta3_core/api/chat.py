@@ -38,7 +38,8 @@ class ToolCall(BaseModel):
 
 class Usage(BaseModel):
     tokens_in: int = 0
-    tokens_out: int = 0
+    tokens_out: int = Field(0, description="the answer and the model's thinking (both billed as output)")
+    thinking_tokens: int = Field(0, description="of tokens_out, those spent thinking")
     total_tokens: int = 0
     model_calls: int = 0
 

@@ -14,7 +14,8 @@ log = logging.getLogger("delta3.sms")
 
 OPTOUT_TTL_S = 10 * 365 * 24 * 3600  # an opt-out lasts until START
 HELP_TEXT = ("DELTA3 commands: REGISTER <email> <password> | LINK <email> <password> | KEY <gemini-key> | "
-             "CLEAR (forget the chat) | MORE (rest of a long answer) | UNLINK | STOP | HELP. "
+             "MODEL (see or switch: MODEL <name>) | CLEAR (forget the chat) | MORE (rest of a long answer) | "
+             "UNLINK | STOP | HELP. "
              "Anything else is a message to the assistant.")
 UNLINKED_TEXT = ("This phone is not linked to a DELTA3 account. Text REGISTER <email> <password> to create one, "
                  "or LINK <email> <password> to use the account you made on the web.")
@@ -92,6 +93,8 @@ def _dispatch(services, phone: str, command: Command, observe=None) -> SmsReply:
         return SmsReply.text(f"This phone is no longer linked to {mask_email(user.email)}.")
     if name == "more":
         return _more(services, more_key(phone, user.user_id))
+    if name == "model":
+        return _model(services, user, *command.args)
     return _chat(services, phone, user, command, observe)
 
 
@@ -136,6 +139,20 @@ def _save_key(services, user, key: str) -> SmsReply:
         note = " (Gemini could not be reached to check it.)"
     keys.set_gemini_key(services.backend, user.user_id, key)
     return SmsReply.text(f"Gemini key {keys.mask_key(key)} saved.{note} You can chat now.")
+
+
+def _model(services, user, name: str | None = None) -> SmsReply:
+    """MODEL: the current model and the usable ones, in one text; MODEL <name>: switch (refused if not listed)."""
+    from ..agent import models
+
+    if name is not None:
+        chosen = models.choose_model(services, user.user_id, name)  # ValidationError names the usable ones
+        return SmsReply.text(f"Now using {chosen.model or models.list_models(services, user.user_id).default}.")
+    available = models.list_models(services, user.user_id)
+    current = available.find(user.model) or available.default
+    note = "" if available.live or not keys.has_gemini_key(user) else " (Gemini did not answer: the usual list.)"
+    return SmsReply.text(f"Model: {current}. Your key can use: {', '.join(available.names)}.{note} "
+                         "Text MODEL <name> to switch.")
 
 
 def _more(services, key: str) -> SmsReply:

@@ -25,14 +25,16 @@ AVATARS = {"user": ":material/person:", "assistant": ":material/smart_toy:"}
 # ---------------------------------------------------------------- pure helpers
 
 def format_usage(usage: dict[str, Any] | None) -> str:
-    """'1,234 tokens in · 56 out' from an answer's usage, or '' when unknown."""
+    """'1,234 tokens in · 56 out (40 thinking)' from an answer's usage, or '' when unknown."""
     if not usage:
         return ""
     tokens_in = usage.get("tokens_in", usage.get("prompt_tokens", usage.get("input_tokens")))
     tokens_out = usage.get("tokens_out", usage.get("output_tokens", usage.get("candidates_tokens")))
     if not tokens_in and not tokens_out:  # unknown, or a turn that failed before Gemini answered
         return ""
-    return f"{int(tokens_in or 0):,} tokens in · {int(tokens_out or 0):,} out"
+    thinking = int(usage.get("thinking_tokens") or 0)  # part of "out": thinking is billed as output
+    return f"{int(tokens_in or 0):,} tokens in · {int(tokens_out or 0):,} out" + (
+        f" ({thinking:,} thinking)" if thinking else "")
 
 
 def group_turns(messages: Iterable[Message]) -> list[tuple[str, list[Message]]]:
@@ -127,6 +129,13 @@ def show_images(ws: Workspace, paths: Iterable[str]) -> None:
         st.image(data.decode("utf-8", "replace") if path.lower().endswith(".svg") else data, caption=path)
 
 
+def show_thoughts(text: str) -> Any:
+    """The model's thought summary, folded away under "Thinking"; returns the box to grow it live."""
+    box = st.expander("Thinking", icon=":material/psychology:", expanded=False).empty()
+    box.markdown(text)
+    return box
+
+
 def _show_tool(message: Message) -> None:
     meta = message.meta or {}
     name = meta.get("name") or meta.get("tool") or "tool"
@@ -172,6 +181,8 @@ def render_history(ws: Workspace, messages: Iterable[Message]) -> None:
                     tools.append(message)
                     continue
                 meta = message.meta or {}
+                if meta.get("thoughts"):
+                    show_thoughts(meta["thoughts"])
                 text, problem = split_error(message.content, meta)
                 for piece in interleave(tools, text) if message.role == "assistant" else [text]:
                     if isinstance(piece, Message):
@@ -212,14 +223,21 @@ class _LiveText:
 
 def stream_answer(ws: Workspace, events: Iterator[Any]) -> None:
     """Draw an answer live: text as it streams, each tool call in a status box, then images and usage."""
-    from ..agent.events import ErrorEvent, Final, TextDelta, ToolFinished, ToolStarted
+    from ..agent.events import ErrorEvent, Final, TextDelta, ThoughtDelta, ToolFinished, ToolStarted
 
     live, running, shown_text, made = _LiveText(), {}, "", []
+    thoughts, thought_box = "", None
     with st.chat_message("assistant", avatar=AVATARS["assistant"]):
         try:
             for event in events:
                 if isinstance(event, TextDelta):
                     live.add(event.text)
+                elif isinstance(event, ThoughtDelta):
+                    thoughts += event.text
+                    if thought_box is None:  # one folded box per answer, made where the thinking began
+                        thought_box = show_thoughts(thoughts)
+                    else:
+                        thought_box.markdown(thoughts)
                 elif isinstance(event, ToolStarted):
                     shown_text += live.close()
                     status = st.status(tool_label(event.name, event.args, "running"), expanded=True)

@@ -7,21 +7,34 @@ import streamlit as st
 from .. import accounts, keys
 from ..accounts import phone_verify
 from ..accounts import tokens as pat
-from ..errors import ValidationError
+from ..agent import models
+from ..errors import Delta3Error, ValidationError
 from . import auth as webauth
 from .auth import act
 
-# Offered in the model menu; DELTA3_MODEL (the server default) is always first.
-MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite", "gemini-2.0-flash")
+THINKING_CHOICES = ("default", *models.THINKING_LEVELS)
+THINKING_LABELS = {"default": "The model's own default", "minimal": "Minimal (fastest)", "low": "Low",
+                   "medium": "Medium", "high": "High (most careful, slowest)"}
 
 
 def _user_id() -> str:
     return webauth.require_user().user_id
 
 
-def model_choices(default: str) -> list[str]:
-    """The model menu: the server default first, then the others once each."""
-    return [default] + [m for m in MODELS if m != default]
+def model_list(svc, user_id: str) -> models.ModelList:
+    """The models this user's key can use (the built-in list, with a warning shown, if the key is unreadable)."""
+    try:
+        return models.list_models(svc, user_id)
+    except Delta3Error as error:
+        st.warning(str(error))
+        return models.list_models_without_key(svc.settings)
+
+
+def model_label(available: models.ModelList, name: str) -> str:
+    """'Gemini 3.8 Flash · gemini-3.8-flash (default)' for the menu."""
+    display = available.display(name)
+    label = name if display == name else f"{display} · {name}"
+    return label + (" (default)" if name == available.default else "")
 
 
 def save_key(svc) -> None:
@@ -45,10 +58,16 @@ def remove_key(svc) -> None:
 
 
 def save_model(svc) -> None:
-    """Store the chosen model (None for the server default)."""
+    """Store the chosen model (refused unless the key can use it) and thinking level."""
     choice = st.session_state.get("model_choice")
-    model = None if choice == svc.settings.model else choice
-    act(lambda: accounts.set_model(svc.backend, _user_id(), model), f"DELTA3 now answers with {choice}.")
+    thinking = st.session_state.get("thinking_choice")
+
+    def save() -> None:
+        models.choose_model(svc, _user_id(), choice)
+        if thinking is not None:  # the menu is only there for models that think
+            models.choose_thinking(svc, _user_id(), thinking)
+
+    act(save, f"DELTA3 now answers with {choice}.")
 
 
 def send_phone_code(svc) -> None:
