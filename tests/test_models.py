@@ -159,3 +159,12 @@ def test_a_model_that_does_not_think_gets_no_thinking_settings(services, fake_ge
     fake_gemini.enqueue(gemini_text("ok"))
     assert collect(chat(services, alice, "hi")).text == "ok"
     assert generate_config(fake_gemini.generate_requests[0]) == {}
+
+
+def test_thoughts_of_each_model_round_are_kept_as_paragraphs(services, fake_gemini):
+    alice = add_user(services, "alice", "key-alice")
+    fake_gemini.enqueue(gemini_calls(gemini_call("list_files"), thoughts="First look around."),
+                        gemini_text("Empty.", thoughts="Nothing there."))
+    events = list(chat(services, alice, "what is here?", channel="web"))
+    assert "".join(e.text for e in events if isinstance(e, ThoughtDelta)) == "First look around.\n\nNothing there."
+    assert history.recent(services.backend, alice)[-1].meta["thoughts"] == "First look around.\n\nNothing there."

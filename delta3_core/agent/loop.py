@@ -259,13 +259,15 @@ def _stream(turn: Turn, model: Model, contents: list[types.Content], system: str
     """One model call: text deltas out as they come; returns the ModelReply (via StopIteration)."""
     turn.new_round = True
     turn.model_calls += 1
-    reply = ModelReply()
+    reply, thought_before = ModelReply(), bool(turn.thoughts)
     for item in model.stream(contents, system, tools):
         if isinstance(item, str):
             yield TextDelta(turn.add_text(item))
         elif isinstance(item, Thought):
-            turn.thoughts += item.text
-            yield ThoughtDelta(item.text)
+            piece = ("\n\n" if thought_before else "") + item.text  # each model round's thoughts a paragraph
+            thought_before = False
+            turn.thoughts += piece
+            yield ThoughtDelta(piece)
         else:
             reply = item
     turn.tokens_in += reply.tokens_in

@@ -156,13 +156,15 @@ def model_for_turn(services: Any, user: UserRecord) -> TurnModel:
         available = list_models(services, user.user_id)
     except Delta3Error as exc:  # the store or the key: the turn itself will say what is wrong
         log.info("no model list for user %s: %s", user.user_id, exc)
-        return TurnModel(user.model, thinking_of(user), _thinks(user.model))
+        name = user.model or default
+        return TurnModel(name, thinking_of(user), _thinks(name))
     chosen, notice = user.model or available.default, ""
     if user.model and available.live and available.find(user.model) is None:
         chosen, notice = available.default, retired_notice(user.model, available.default)
         accounts.set_model(services.backend, user.user_id, None)  # told once: next time there is nothing to move
     name = available.find(chosen) or chosen
-    return TurnModel(name, thinking_of(user), name in available.thinking or name not in available.names, notice)
+    thinks = name in available.thinking if name in available.names else _thinks(name)
+    return TurnModel(name, thinking_of(user), thinks, notice)
 
 
 def replacement_for(services: Any, user_id: str, gone: str) -> tuple[str | None, str]:
