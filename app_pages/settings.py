@@ -1,4 +1,4 @@
-"""Settings: Gemini key, model, phone for SMS, usage and budget, API tokens, password, sessions, export, deletion."""
+"""Settings: Gemini key, model, phone for SMS, usage and budget, API tokens, password, sessions, your data."""
 
 import streamlit as st
 

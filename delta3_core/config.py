@@ -126,10 +126,10 @@ class Settings:
     api_rate_per_token: int = _setting("DELTA3_API_RATE_PER_TOKEN", _int, 120)
     api_rate_per_account: int = _setting("DELTA3_API_RATE_PER_ACCOUNT", _int, 300)
     api_rate_per_source: int = _setting("DELTA3_API_RATE_PER_SOURCE", _int, 60)
-    # Accounts: daily token budget per user (0 = none) and its ceiling; a price table to override the built-in one
+    # Accounts: daily token budget per user (0 = none) and its ceiling; a price table replacing the built-in one
     daily_token_limit: int = _setting("DELTA3_DAILY_TOKEN_LIMIT", lambda n, r: _int(n, r, 0), 0)
     daily_token_limit_max: int = _setting("DELTA3_DAILY_TOKEN_LIMIT_MAX", lambda n, r: _int(n, r, 0), 0)
-    price_file: Path | None = _setting("DELTA3_PRICE_FILE", _path)
+    prices: str | None = _setting("DELTA3_PRICES")  # JSON text, or the path of a JSON file
     # Durable turns: a worker's lease on a job (renewed while the turn runs; a dead worker's job is
     # taken again once it runs out), and the age past which a job gets "please send it again" instead.
     turn_lease_s: float = _setting("DELTA3_TURN_LEASE", _float, 30.0)

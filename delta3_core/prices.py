@@ -2,7 +2,7 @@
 
 Source: Google's pricing page (https://ai.google.dev/gemini-api/docs/pricing), standard paid tier,
 prompts up to 200k tokens, as listed on 2026-11-30. Thinking tokens are billed as output.
-The operator replaces this table with DELTA3_PRICE_FILE, a JSON file of the same shape:
+The operator replaces this table with DELTA3_PRICES: JSON of this shape, or the path of a file holding it:
     {"source_date": "2026-11-30", "models": {"gemini-2.5-flash": {"input": 0.30, "output": 2.50}}}
 """
 
@@ -52,15 +52,15 @@ class PriceTable:
         return (tokens_in * price[0] + (tokens_out + tokens_thinking) * price[1]) / 1_000_000
 
 
-def load_prices(price_file: Path | None = None) -> PriceTable:
-    """The operator's table from `price_file` if given, else the built-in one; ConfigError if it is malformed."""
-    if price_file is None:
+def load_prices(prices: str | None = None) -> PriceTable:
+    """The operator's table (JSON text or a file path) if given, else the built-in one; ConfigError if malformed."""
+    if not prices:
         return PriceTable(SOURCE_DATE, dict(BUILT_IN))
     try:
-        data = json.loads(Path(price_file).read_text())
+        data = json.loads(prices if prices.lstrip().startswith("{") else Path(prices).expanduser().read_text())
         models = {str(name): (float(p["input"]), float(p["output"])) for name, p in data["models"].items()}
         if any(value < 0 for pair in models.values() for value in pair):
             raise ValueError("negative price")
         return PriceTable(str(data.get("source_date", "unknown")), models)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ConfigError(f"DELTA3_PRICE_FILE {price_file} is not a valid price table ({exc}).") from None
+        raise ConfigError(f"DELTA3_PRICES is not a valid price table ({type(exc).__name__}: {exc}).") from None

@@ -22,7 +22,6 @@ NOT_READ_IN_AWS_MODE = {
     "DELTA3_UNSAFE_NO_SANDBOX": "opts out of the local bubblewrap sandbox; the Lambda executor ignores it",
     "DELTA3_OLD_SECRET_KEYS": "old secrets of the local AES-GCM key cipher; AWS mode encrypts keys with KMS",
     "TWILIO_API_BASE_URL": "points the Twilio client at a local fake in tests",
-    "DELTA3_PRICE_FILE": "a price-table file on the host; the Lambda uses the built-in table",
 }
 # Read from the environment by code outside Settings, and needed in AWS mode.
 READ_OUTSIDE_SETTINGS: dict[str, str] = {}

@@ -64,12 +64,15 @@ def test_price_table_matches_versioned_names_and_the_operator_can_replace_it(tmp
     assert table.price_of("gemini-2.5-flashy") is None
     own = tmp_path / "prices.json"
     own.write_text(json.dumps({"source_date": "2027-01-01", "models": {"m": {"input": 1, "output": 2}}}))
-    mine = load_prices(own)
+    mine = load_prices(str(own))
+    assert load_prices(own.read_text()) == mine  # the JSON itself works too (no file on a Lambda)
     assert mine == PriceTable("2027-01-01", {"m": (1.0, 2.0)})
     assert mine.cost("m", 1_000_000, 1_000_000, 1_000_000) == 5.0
     own.write_text('{"models": {"m": {"input": -1, "output": 2}}}')
-    with pytest.raises(ConfigError, match="DELTA3_PRICE_FILE"):
-        load_prices(own)
+    with pytest.raises(ConfigError, match="DELTA3_PRICES"):
+        load_prices(str(own))
+    with pytest.raises(ConfigError, match="DELTA3_PRICES"):
+        load_prices(str(own) + ".missing")
 
 
 def _services(backend, settings, **limits):

@@ -28,7 +28,7 @@ def _iso(timestamp: float) -> str:
 def account_document(services: Any, user_id: str) -> dict[str, Any]:
     """What the account holds, as shown to its owner (no key, no password hash)."""
     user = require_user(services.backend, user_id)
-    recent = usage.usage_history(services.backend, user_id, load_prices(services.settings.price_file))
+    recent = usage.usage_history(services.backend, user_id, load_prices(services.settings.prices))
     return {"email": user.email, "phone": user.phone, "model": user.model or services.settings.model,
             "created_at": _iso(user.created_at), "has_gemini_key": bool(user.gemini_key_ct),
             "daily_token_limit": budget.effective_limit(services.settings, user) or None,

@@ -13,17 +13,9 @@ from typing import Any
 
 from ..errors import ConflictError, NotFoundError, StorageError
 from . import sqlite_jobs
-from .base import (
-    HISTORY_KEEP,
-    USAGE_COUNTS,
-    AccessTokenRecord,
-    Message,
-    PurgeJob,
-    SessionRecord,
-    UsageRow,
-    UserRecord,
-)
-from .codec import check_changes, check_user_id, dump_meta, load_meta, stamped, user_from_dict
+from .base import HISTORY_KEEP, AccessTokenRecord, Message, SessionRecord, UserRecord
+from .codec import check_changes, dump_meta, load_meta, stamped, user_from_dict
+from .sqlite_accounts import SqliteAccountsMixin
 
 BUSY_TIMEOUT_MS = 10_000
 # Named migrations, applied once each in order and recorded in the `migrations` table.
@@ -71,7 +63,7 @@ _USER_COLUMNS = ("user_id", "email", "password_hash", "created_at", "sessions_va
 _FAILED = "The local database failed, so nothing was saved; please try again."
 
 
-class SqliteRecordStore:
+class SqliteRecordStore(SqliteAccountsMixin):
     """RecordStore on SQLite; one connection per thread, writes in BEGIN IMMEDIATE transactions."""
 
     def __init__(self, db_path: Path | str, connection_factory: type[sqlite3.Connection] | None = None):
@@ -338,53 +330,6 @@ class SqliteRecordStore:
             cursor = tx.execute("DELETE FROM access_tokens WHERE user_id = ? AND token_id = ?", (user_id, token_id))
             return cursor.rowcount == 1
 
-    # -- account deletion and daily usage (accounts) -----------------------------------
-    def delete_user(self, user_id: str) -> UserRecord | None:
-        """Delete the profile (the email claim goes with it) and its phone, and queue a purge: one transaction."""
-        with self._tx() as tx:
-            user = self._user(tx.execute("SELECT * FROM users WHERE user_id = ?", (user_id,)).fetchone())
-            if user is None:
-                return None
-            tx.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
-            tx.execute("DELETE FROM phones WHERE user_id = ?", (user_id,))
-            tx.execute("INSERT OR REPLACE INTO purges VALUES (?, ?, ?)", (user_id, time.time(), user.phone))
-        return user
-
-    def pending_purges(self) -> list[PurgeJob]:
-        """Queued purges, oldest first."""
-        return [PurgeJob(r["user_id"], r["queued_at"], r["phone"])
-                for r in self._read("SELECT * FROM purges ORDER BY queued_at")]
-
-    def purge_user_records(self, user_id: str) -> None:
-        """Delete the user's rows from every table keyed by user_id, and values whose key names the user."""
-        check_user_id(user_id)
-        with self._tx() as tx:
-            tables = [r["name"] for r in tx.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-            for table in tables:  # every table, including ones later migrations add (tokens, checkpoints...)
-                columns = {r["name"] for r in tx.execute(f"PRAGMA table_info({table})")}
-                if "user_id" in columns and table != "purges":
-                    tx.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
-            if len(user_id) >= 16:  # a real id (uuid hex) cannot match another key by chance
-                for table in ("kv", "counters", "claims"):
-                    tx.execute(f"DELETE FROM {table} WHERE instr(key, ?) > 0", (user_id,))
-
-    def finish_purge(self, user_id: str) -> None:
-        with self._tx() as tx:
-            tx.execute("DELETE FROM purges WHERE user_id = ?", (user_id,))
-
-    def add_usage(self, user_id: str, day: str, model: str, counts: dict[str, int]) -> None:
-        """Add to the day's row (created at zero); rows older than the kept days are dropped on the way."""
-        values = [int(counts.get(name, 0)) for name in USAGE_COUNTS]
-        with self._tx() as tx:
-            tx.execute(f"INSERT INTO usage_days VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(user_id, day, model) DO "
-                       f"UPDATE SET {', '.join(f'{n} = {n} + excluded.{n}' for n in USAGE_COUNTS)}",
-                       (user_id, day, model, *values))
-            tx.execute("DELETE FROM usage_days WHERE user_id = ? AND day < date(?, '-90 days')", (user_id, day))
-
-    def usage_rows(self, user_id: str, first_day: str) -> list[UsageRow]:
-        rows = self._read("SELECT * FROM usage_days WHERE user_id = ? AND day >= ? ORDER BY day, model",
-                          (user_id, first_day))
-        return [UsageRow(r["day"], r["model"], *(r[n] for n in USAGE_COUNTS)) for r in rows]
     # -- durable turn queue (delta3_core/turns; SQL in sqlite_jobs.py) -----------------
     def enqueue_job(self, job, claim_key: str, claim_ttl_s: int) -> bool:
         """Claim `claim_key` and write the job in one step; False (nothing written) if claimed before."""

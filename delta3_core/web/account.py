@@ -27,7 +27,7 @@ def usage_section(svc, user) -> None:
     """The last 30 days as a chart, totals by model with an estimated cost, and the daily limit."""
     import pandas as pd
 
-    found = usage.usage_history(svc.backend, user.user_id, load_prices(svc.settings.price_file))
+    found = usage.usage_history(svc.backend, user.user_id, load_prices(svc.settings.prices))
     today = usage.usage_today(svc.backend, user.user_id)
     limit = budget.effective_limit(svc.settings, user)
     shown = f"{today['total_tokens']:,} tokens today" + (f" of your daily limit of {limit:,}" if limit else "")
