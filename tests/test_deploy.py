@@ -167,7 +167,7 @@ def test_webhook_requirements_cover_the_runtime_ones_but_the_ui():
     def names(path):
         return {re.split(r"[<>=\[ ]", line.strip())[0].lower() for line in path.read_text().splitlines()
                 if line.strip() and not line.startswith(("#", "-r"))}
-    ui_only = {"streamlit", "streamlit-code-editor", "pyjwt", "waitress"}
+    ui_only = {"streamlit", "streamlit-code-editor", "pyjwt", "waitress", "authlib"}  # authlib: st.login
     assert names(ROOT / "requirements.txt") - ui_only <= names(ROOT / "infrastructure" / "requirements-webhook.txt")
 
 

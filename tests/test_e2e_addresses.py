@@ -208,6 +208,8 @@ def test_the_editor_gutter_lines_up_and_the_header_follows_a_save(server, tab):
     tab.keyboard.press("Control+End")  # typing on the last lines is where the gutter used to drift
     added = "y = 'one more line'\nz = 2\n"
     tab.keyboard.insert_text(added)
+    lines = text.count("\n") + added.count("\n") + 1
+    expect(editor.locator(".ace_gutter-active-line")).to_have_text(str(lines))  # drawn after the typing
     frame = next(f for f in tab.frames if "code_editor" in f.url)
     rows = frame.evaluate("""() => [...document.querySelectorAll('.ace_gutter-cell')].map(cell => {
         const line = document.querySelectorAll('.ace_line')[[...cell.parentNode.children].indexOf(cell)];

@@ -213,19 +213,23 @@ def provider_identity() -> dict | None:
     return st.user.to_dict()
 
 
-def _end_provider_identity() -> None:
+def _end_provider_identity() -> bool:
     # Our session is what logs a user in; the provider identity cookie goes too, so nothing mistakes it for one.
-    if provider_identity() is not None:
-        st.logout()
+    # True if the browser is now on its way to Streamlit's logout address (which then opens the app afresh).
+    if provider_identity() is None:
+        return False
+    st.logout()
+    return True
 
 
-def sign_out(svc) -> None:
-    """End this session on the server and drop the cookie."""
+def sign_out(svc) -> bool:
+    """End this session on the server and drop the cookie; True if the browser goes to st.logout's address."""
     accounts.logout(svc.backend, st.session_state.get(_TOKEN))
-    _end_provider_identity()
+    leaving = _end_provider_identity()
     _forget()
     _queue_cookie(None)
     st.session_state[FLASH] = ("success", "You are logged out.")
+    return leaving
 
 
 def sign_out_everywhere(svc) -> None:
@@ -256,8 +260,9 @@ def auth_panel() -> Iterator[None]:
 
 def sign_out_page() -> None:
     """The 'Log out' navigation entry."""
-    sign_out(services())
-    st.rerun()
+    # No rerun on the way to st.logout's address: a new run could drop the message that sends the browser there.
+    if not sign_out(services()):
+        st.rerun()
 
 
 # ---------------------------------------------------------------- cookie writes in the browser
