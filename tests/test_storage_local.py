@@ -12,6 +12,7 @@ from delta3_core.errors import ValidationError
 from delta3_core.storage.base import Message
 from delta3_core.storage.local import DB_FILE_NAME, SqliteRecordStore
 from delta3_core.storage.localfiles import MAX_LIST_DEPTH, LocalFileStore
+from delta3_core.storage.sqlite import MIGRATIONS
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def test_migrations_are_named_and_applied_once(tmp_path):
     first.append_messages("u1", [Message("user", "kept")])
     first.close()
     again = SqliteRecordStore(tmp_path / DB_FILE_NAME)
-    assert again.applied_migrations() == ["001_initial"]
+    assert again.applied_migrations() == sorted(name for name, _sql in MIGRATIONS)  # each once, none twice
     assert [m.content for m in again.recent_messages("u1", 5)] == ["kept"]
     mode = sqlite3.connect(tmp_path / DB_FILE_NAME).execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
