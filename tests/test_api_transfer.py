@@ -114,6 +114,8 @@ def test_docs_render_from_local_files(api):
         assert assets and all(a.startswith("/docs/") for a in assets)  # no CDN: every script and style is ours
         for asset in assets:
             assert client.get(asset).status_code == 200
+        same_page = client.get("/docs/index.html")  # the address the AWS route (/docs/{proxy+}) serves
+        assert same_page.status_code == 200 and '"url": "../openapi.json"' in same_page.text
         assert client.get("/openapi.json").headers["Cache-Control"] == "no-store"
 
 

@@ -201,7 +201,23 @@ def test_api_opens_only_the_endpoints_aws_mode_uses(template):
     routes = {r["Properties"]["RouteKey"] for r in resources(template, "AWS::ApiGatewayV2::Route").values()}
     # Not /media/{token}: on AWS, MMS images are S3 presigned URLs, so that route stays closed.
     assert routes == {"POST /twilio/webhook", "GET /healthz", "ANY /auth/{proxy+}", "ANY /chat/{proxy+}",
-                      "ANY /files/{proxy+}", "GET /openapi.json", "GET /docs/{proxy+}"}
+                      "ANY /files/{proxy+}", "GET /models", "GET /openapi.json", "GET /docs/{proxy+}"}
+
+
+def test_every_rest_api_operation_has_a_route(template):
+    from delta3_core.api import load_operations
+    from delta3_core.api.openapi import build_document
+
+    routes = [r["Properties"]["RouteKey"].split(" ") for r in resources(template, "AWS::ApiGatewayV2::Route").values()]
+
+    def routed(method: str, path: str) -> bool:
+        return any(m in ("ANY", method.upper()) and (p == path or (p.endswith("/{proxy+}") and
+                   path.startswith(p[: -len("{proxy+}")]))) for m, p in routes)
+
+    document = build_document(load_operations())
+    unrouted = [f"{method.upper()} {path}" for path, item in document["paths"].items() for method in item
+                if not routed(method, path)]
+    assert unrouted == [], "add an HTTP API route for these operations"
 
 
 def test_outputs_give_the_app_its_settings(template):
