@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     channel.host.add_handler(CHANNEL, ApiJobs(services))
     services.turns = channel.host
-    app.config["DELTA3_SMS_MISSING"] = missing_sms_setting(settings)
+    app.config["SMS_MISSING_SETTING"] = missing_sms_setting(settings)
 
     from .api import register_api
     from .views import bp

@@ -80,6 +80,16 @@ def register_api(app: Flask, services) -> None:
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response
 
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        """A bug must still answer in the API's shape; the log gets the traceback, never the request body."""
+        if isinstance(error, HTTPException):
+            return http_error(error)
+        app.logger.exception("unexpected error on %s %s", request.method, request.path)
+        if not is_api_path(request.path):
+            return Response("Internal Server Error", status=500, mimetype="text/plain")
+        return to_response(problem_reply(Problem(500, "Something went wrong on our side; please try again.")))
+
     @app.after_request
     def api_headers(response: Response) -> Response:
         """Never cached (answers are per user); CORS only for the listed origins."""

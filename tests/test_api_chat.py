@@ -113,3 +113,16 @@ def test_history_pages_back_and_clear_forgets(api, keyed, fake_gemini):
     assert keyed.get("/chat/history", params={"limit": 0}).status_code == 422
     assert keyed.post("/chat/clear").status_code == 204
     assert keyed.get("/chat/history").json() == {"messages": [], "next_before": None}
+
+
+def test_events_arrive_while_the_turn_is_still_running(api, keyed, fake_gemini):
+    # The model's second reply is held back: a tool event must reach the client before the turn ends
+    # (a server buffering its output would send it only with the final answer, after the hold).
+    fake_gemini.enqueue(gemini_calls(gemini_call("write_file", {"path": "a.txt", "content": "A"})),
+                        gemini_text("Finally done.").later(60))
+    user = api.services.backend.records.find_user_by_email("ada@example.com")
+    with keyed.stream("POST", "/chat/send", json={"message": "go"}, headers={"Accept": "text/event-stream"}) as r:
+        lines = r.iter_lines()
+        while next(lines) != "event: tool_finished":
+            pass
+        assert api.services.backend.records.recent_messages(user.user_id, 10) == []  # the turn is not over

@@ -74,10 +74,13 @@ def _snapshot(ws: Workspace) -> dict[str, tuple[int, float]]:
     return {f.path: (f.size, f.mtime) for f in ws.list() if not f.is_dir}
 
 
+READ_ONLY_TOOLS = frozenset({"read_file", "list_files"})
+
+
 def turn_events(services: Any, user_id: str, message: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """Run one API chat turn, yielding (SSE event name, data); the last is ("final", ChatAnswer as a dict)."""
     ws = Workspace(services.backend, user_id, services.settings.quota_bytes)
-    before = _snapshot(ws)
+    before = None  # listed just before the first tool that may change files runs; a plain answer lists nothing
     text, reply, tools, starts, usage, error = [], None, [], {}, {}, None
     events = chat(services, user_id, message, channel="api")
     try:
@@ -86,6 +89,8 @@ def turn_events(services: Any, user_id: str, message: str) -> Iterator[tuple[str
                 text.append(event.text)
                 yield "text", {"text": event.text}
             elif isinstance(event, ToolStarted):
+                if before is None and event.name not in READ_ONLY_TOOLS:
+                    before = _snapshot(ws)  # the agent runs the tool only after this event is handled
                 starts[event.call_id] = event.args
                 yield "tool_started", {"call_id": event.call_id, "name": event.name, "arguments": event.args}
             elif isinstance(event, ToolFinished):
@@ -100,8 +105,10 @@ def turn_events(services: Any, user_id: str, message: str) -> Iterator[tuple[str
                 yield "error", error.model_dump()
     finally:
         events.close()  # a client gone mid-stream: the agent saves what was done
-    after = _snapshot(ws)
-    changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    changed = []
+    if before is not None:
+        after = _snapshot(ws)
+        changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
     answer = ChatAnswer(reply=reply if reply is not None else "".join(text), tool_calls=tools, files_changed=changed,
                         usage=Usage(**{k: v for k, v in usage.items() if k in Usage.model_fields}), error=error)
     yield "final", answer.model_dump(mode="json")
