@@ -2,10 +2,10 @@
 
 Template: Handler `sms_webhook.aws_lambda.handler`; the HTTP API sends `POST /twilio/webhook`, `GET /healthz`
 and every other path (`$default`: the REST API) here; the function may invoke itself
-(lambda:InvokeFunction on its own ARN) for slow SMS answers, and a schedule sends
-{"delta3_turn_sweep": true}; see delta3_core/sms/lambda_jobs.py.
+(lambda:InvokeFunction on its own ARN) for slow SMS answers; see delta3_core/sms/lambda_jobs.py.
 apig-wsgi turns events into WSGI requests and responses; a stream (SSE) arrives whole, as API Gateway
-HTTP APIs do not stream.
+HTTP APIs do not stream. A schedule sends {"delta3_turn_sweep": true} every minute: it runs the jobs nobody
+is running (their invocation died).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from .. import accounts
-from ..errors import ValidationError
+from ..errors import Delta3Error, ValidationError
 from ..turns.host import TurnHost
 from ..turns.jobs import JobRecord, LeaseLost
 from ..turns.workers import finish_inline
@@ -137,7 +137,11 @@ class SmsChannel:
         if not self.services.backend.records.enqueue_job(job, claim_key(inbound.sid), SEEN_TTL_S):
             return self._replayed(inbound)
         if command.name != "chat":  # quick: run it within this request when the phone has nothing before it
-            reply = self._run_here(job)
+            try:
+                reply = self._run_here(job)
+            except Delta3Error:  # the message is taken and kept: a worker answers it through the Messages API
+                log.exception("sms %s: could not run the command now; it stays queued", inbound.sid)
+                reply = None
             if reply is not None:
                 return reply
         # Behind another job, or with every worker busy, the answer cannot be quick: Twilio is freed at once.
