@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from delta3_core.config import load_settings  # noqa: E402
 from delta3_core.executor import make_executor, sandbox_status  # noqa: E402
 from delta3_core.executor.local.zygote import POOL  # noqa: E402
-from delta3_core.executor.supervisor.environment import RUN_PYTHON as SANDBOX_PYTHON  # noqa: E402
+from delta3_core.executor.supervisor.environment import RUN_PYTHON  # noqa: E402
 from delta3_core.storage import open_backend  # noqa: E402
 
 
@@ -37,7 +37,7 @@ def main(runs: int = 40) -> None:
         bare, sandboxed, cold = [], [], []
         for i in range(runs):  # interleaved, so background load hits both alike
             start = time.perf_counter()
-            subprocess.run([SANDBOX_PYTHON, "-I", "-c", "pass"], check=True)
+            subprocess.run([RUN_PYTHON, "-I", "-c", "pass"], check=True)
             bare.append(time.perf_counter() - start)
             start = time.perf_counter()
             result = executor.run("bench", "python", "pass")
@@ -65,7 +65,7 @@ def bench_pandas(executor, runs: int) -> None:
     for i in range(runs):
         time.sleep(2)  # a model turn lies between a user's runs: the next sandbox is ready by then
         start = time.perf_counter()
-        subprocess.run([SANDBOX_PYTHON, "-I", "-c", code], check=True)
+        subprocess.run([RUN_PYTHON, "-I", "-c", code], check=True)
         bare.append(time.perf_counter() - start)
         start = time.perf_counter()
         assert executor.run("pandas-user", "python", code).exit_code == 0
