@@ -25,7 +25,7 @@ def start_forwarder(socket_path, port):
     if os.fork():
         listener.close()
         return
-    os.setsid()
+    parent = os.getppid()
     null = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
@@ -42,7 +42,9 @@ def start_forwarder(socket_path, port):
                 end.close()
 
     while True:
-        for key, _ in sel.select():
+        if os.getppid() != parent:
+            os._exit(0)  # the run is over: never keep its sandbox alive (bwrap's init waits for every process)
+        for key, _ in sel.select(1.0):
             sock = key.fileobj
             if sock is listener:
                 client, _ = listener.accept()
