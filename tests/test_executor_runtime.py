@@ -114,9 +114,12 @@ for host in ('169.254.169.254', '1.1.1.1'):
 @pytest.mark.skipif(os.environ.get("DELTA3_TEST_REAL_REGISTRY") != "1",
                     reason="set DELTA3_TEST_REAL_REGISTRY=1 to install from this host's real registries")
 def test_pip_and_npm_install_from_the_real_registries(roomy_executor):
-    result = roomy_executor.run("alice", "shell", "pip install -q six && python3 -c 'import six; print(six.__name__)'"
-                                " && npm install -g -s is-number && node -e 'console.log(require(\"is-number\")(5))'")
-    assert result.stdout.split() == ["six", "true"], result
+    command = ("pip install -q tomli-w && python3 -c 'import tomli_w; print(tomli_w.dumps({\"a\": 1}))'"
+               " && npm install -g -s is-number && node -e 'console.log(require(\"is-number\")(5))'")
+    result = roomy_executor.run("alice", "shell", command)
+    assert result.stdout.split() == ["a", "=", "1", "true"], result
+    assert any(path.startswith(".delta3/python/") for path in result.files_changed)
+    assert any(path.startswith(".delta3/npm/") for path in result.files_changed)
 
 
 def wait_for_waiting_sandbox(user: str) -> None:

@@ -160,4 +160,3 @@ def test_a_run_that_plants_links_in_the_warm_cache_does_not_break_the_next_run(r
     monkeypatch.setattr("delta3_core.executor.aws_lambda.worker.host_uid", lambda sandboxed=True: None)
     run("alice", "python", "import os\nos.system('rm -rf ../scratch')\nos.symlink('/', '../scratch')")
     assert result_of(run("alice", "python", "print('next run fine')"))["stdout"] == "next run fine\n"
-

@@ -119,10 +119,13 @@ def test_malformed_requests_get_a_clear_refusal(proxy):
 
 
 def test_addresses_that_are_not_public(tmp_path):
-    for address in ("127.0.0.1", "::1", "::ffff:127.0.0.1", "169.254.169.254", "fd00::1", "10.1.2.3",
-                    "192.168.0.1", "100.64.0.1", "fe80::1%eth0", "0.0.0.0"):
+    for address in ("127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1", "169.254.169.254", "fd00::1",
+                    "fd00:ec2::254", "10.1.2.3", "172.20.0.1", "192.168.0.1", "100.100.100.200", "fe80::1%eth0",
+                    "0.0.0.0", "::", "224.0.0.1", "240.0.0.1", "255.255.255.255", "::ffff:169.254.169.254"):
         assert not _public(address), address
-    assert _public("151.101.0.223") and _public("2a04:4e42::223")
+    # public, and the documentation range an egress gateway may answer registry names with
+    for address in ("151.101.0.223", "2a04:4e42::223", "203.0.113.80"):
+        assert _public(address), address
 
 
 def test_registries_come_from_pip_and_npm_settings_and_skip_file_indexes(monkeypatch):

@@ -21,6 +21,7 @@ ETC_FILES = ("ld.so.cache", "alternatives", "ssl", "ca-certificates", "localtime
 SYSTEM_CACHES = ("/var/cache/fontconfig",)
 NETWORK_ETC_FILES = ("resolv.conf", "hosts", "nsswitch.conf", "gai.conf")
 TMPFS_MB_MAX = 64
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's, bound in with /etc/ssl
 CACHEDIR = "/run/cache"  # tools' caches: a tmpfs of the run's own, apart from /tmp and the workspace
 
 
@@ -28,6 +29,8 @@ def sandbox_env(proxied: bool = False) -> dict[str, str]:
     """The whole environment a sandboxed run sees: pip and npm pointed at this host's registries
     (through the forwarder to the registry proxy when the network is off)."""
     registries = configured_registries().run_env(PROXY_URL if proxied else None)
+    if Path(SYSTEM_CA_BUNDLE).is_file():  # Node.js trusts the system's CAs too (an operator's own CA, say)
+        registries["NODE_EXTRA_CA_CERTS"] = SYSTEM_CA_BUNDLE
     return run_environment(WORKDIR, cachedir=CACHEDIR, **registries)
 
 

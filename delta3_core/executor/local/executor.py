@@ -19,7 +19,6 @@ from ..supervisor.scan import DEEP_NOTE, changed_paths, remove_specials, scan
 from ..supervisor.uids import hand_over, host_uid
 from . import cgroup
 from .bwrap import bwrap_command, bwrap_options
-from .forwarder import launch_with_forwarder
 from .probe import check_sandbox
 from .registry_proxy import shared_proxy
 from .seccomp import filter_fd
@@ -69,11 +68,13 @@ def _sandboxed(root: Path, kind: str, source: str, limits: Limits, bwrap: str, w
     zygote = POOL.take(key) if warm_key else None
     if zygote is not None:
         started = zygote.send(kind, source)
+    elif proxy is not None:  # the forwarder must listen before the code starts: the waiting program does that
+        started = time.monotonic()
+        zygote = _start_zygote(bwrap, root, limits, uid, proxy)
+        zygote.send(kind, source)
     else:
         started = time.monotonic()
-        command = command_for(kind, source)
-        zygote = _start_sandbox(bwrap, root, limits, uid, launch_with_forwarder(RUN_PYTHON, command)
-                                if proxy else command, proxy)
+        zygote = _start_sandbox(bwrap, root, limits, uid, command_for(kind, source), None)
     try:
         outcome = collect(zygote.proc, limits, root, started)
         if zygote.cgroup is not None and cgroup.hit_limit(zygote.cgroup):

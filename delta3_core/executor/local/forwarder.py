@@ -1,8 +1,9 @@
 """The tiny forwarder inside a sandbox: its loopback port 3128 leads to the registry proxy's Unix socket.
 
 The sandbox has no network (--unshare-net), only its own loopback; pip and npm speak to a proxy by TCP,
-so a run starts by binding that port and forking a child that pipes each connection to the socket bound
-in at PROXY_SOCKET. The port is bound before the run's code starts, so the first `pip install` finds it.
+so the sandbox's program (local/zygote.py) starts by binding that port and forking a child that pipes each
+connection to the socket bound in at PROXY_SOCKET. The port is bound before the run's code starts, so the
+first `pip install` finds it.
 One thread (threads would count against the run's process limit); its output goes to /dev/null, so it
 never holds the run's output pipes; it dies with the sandbox.
 """
@@ -13,7 +14,7 @@ PROXY_SOCKET = "/run/delta3/registry.sock"
 PROXY_PORT = 3128
 PROXY_URL = f"http://127.0.0.1:{PROXY_PORT}"
 
-# Defines start_forwarder(socket_path, port); run with `python3 -I -S` or inside the zygote.
+# Defines start_forwarder(socket_path, port), for the zygote's source.
 FORWARDER_SOURCE = r"""
 def start_forwarder(socket_path, port):
     import os, selectors, socket
@@ -24,7 +25,7 @@ def start_forwarder(socket_path, port):
     if os.fork():
         listener.close()
         return
-    os.setsid()
+    parent = os.getppid()
     null = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
@@ -41,7 +42,9 @@ def start_forwarder(socket_path, port):
                 end.close()
 
     while True:
-        for key, _ in sel.select():
+        if os.getppid() != parent:
+            os._exit(0)  # the run is over: never keep its sandbox alive (bwrap's init waits for every process)
+        for key, _ in sel.select(1.0):
             sock = key.fileobj
             if sock is listener:
                 client, _ = listener.accept()
@@ -73,15 +76,3 @@ def start_forwarder(socket_path, port):
             except OSError:
                 close(sock)
 """
-
-# `python3 -I -S -c LAUNCHER socket port argv...`: bind the port, fork the forwarder, become argv.
-LAUNCHER_SOURCE = FORWARDER_SOURCE + r"""
-import os, sys
-start_forwarder(sys.argv[1], int(sys.argv[2]))
-os.execv(sys.argv[3], sys.argv[3:])
-"""
-
-
-def launch_with_forwarder(python: str, command: list[str]) -> list[str]:
-    """`command` preceded by the forwarder's start (for a sandbox that is not a waiting zygote)."""
-    return [python, "-I", "-S", "-c", LAUNCHER_SOURCE, PROXY_SOCKET, str(PROXY_PORT), *command]

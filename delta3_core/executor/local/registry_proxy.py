@@ -147,12 +147,25 @@ class RegistryProxy:
         raise last or OSError("no address")
 
 
+# Networks of this host's own surroundings, refused whatever name leads there: private (RFC 1918, IPv6
+# unique-local), carrier-grade NAT (cloud metadata services live there too, e.g. 100.100.100.200), "this"
+# network, and IETF protocol assignments. Loopback, link-local (169.254.169.254), multicast, unspecified
+# and reserved addresses are refused by their kind. Documentation and benchmark ranges stay allowed:
+# egress gateways and fake-IP resolvers answer registry names with them.
+LOCAL_NETWORKS = tuple(ipaddress.ip_network(net) for net in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "0.0.0.0/8", "192.0.0.0/24", "fc00::/7"))
+
+
 def _public(address: str) -> bool:
-    """True for a globally routable unicast address (not loopback, private, link-local, metadata...)."""
+    """True for an address outside this host and its networks (not loopback, private, link-local...)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    if ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        return False
+    return not any(ip in net for net in LOCAL_NETWORKS if net.version == ip.version)
 
 
 def _target_origin(method: str, target: str) -> tuple[Origin, str]:

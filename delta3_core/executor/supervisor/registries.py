@@ -28,11 +28,13 @@ class Origin:
 
     @property
     def local(self) -> bool:
-        """True for a registry configured by a loopback or private address (a mirror on this network)."""
+        """True for a registry configured by an address rather than a name (a mirror on this network, say):
+        the operator chose that address, so the proxy does not hold it to the public-address rule."""
         if self.host == "localhost":
             return True
         try:
-            return not ipaddress.ip_address(self.host).is_global
+            ipaddress.ip_address(self.host)
+            return True
         except ValueError:
             return False
 
