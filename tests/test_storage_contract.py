@@ -305,3 +305,53 @@ def test_big_appends_are_split_within_dynamodb_request_limits():
     assert sum(len(c) for c in chunks) == 150 and all(len(c) <= MAX_TRANSACT for c in chunks)
     assert all(sum(len(str(a)) for a in c) <= MAX_TRANSACT_BYTES for c in chunks)
     assert len(transaction_chunks(big[:4])) == 1  # a normal turn stays one all-or-nothing transaction
+
+
+# -- checkpoints (undo) ----------------------------------------------------------------------
+def test_checkpoints_newest_first_and_undone_once(backend):
+    from delta3_core.storage.base import CheckpointRecord
+
+    now = time.time()
+    for i in range(3):
+        backend.records.put_checkpoint("u1", CheckpointRecord(f"t{i}", now + i, {"changes": [{"path": f"f{i}"}]}))
+    backend.records.put_checkpoint("u2", CheckpointRecord("t9", now, {}))
+    found = backend.records.recent_checkpoints("u1", 2)
+    assert [c.turn_id for c in found] == ["t2", "t1"]
+    assert found[0].data == {"changes": [{"path": "f2"}]} and found[0].undone is None
+    assert backend.records.mark_checkpoint_undone("u1", "t2", {"by": "web"}) is True
+    assert backend.records.mark_checkpoint_undone("u1", "t2", {"by": "sms"}) is False  # only once
+    assert backend.records.mark_checkpoint_undone("u1", "missing", {"by": "sms"}) is False
+    assert backend.records.recent_checkpoints("u1", 1)[0].undone == {"by": "web"}
+    backend.records.mark_checkpoint_undone("u1", "t2", None)
+    assert backend.records.recent_checkpoints("u1", 1)[0].undone is None
+    backend.records.delete_checkpoints("u1", ["t2", "t0"])
+    assert [c.turn_id for c in backend.records.recent_checkpoints("u1", 10)] == ["t1"]
+    assert [c.turn_id for c in backend.records.recent_checkpoints("u2", 10)] == ["t9"]
+
+
+def test_checkpoints_older_than_the_retention_are_gone(backend):
+    from delta3_core.storage.base import CHECKPOINT_MAX_AGE_S, CheckpointRecord
+
+    now = time.time()
+    backend.records.put_checkpoint("u1", CheckpointRecord("t0", now - CHECKPOINT_MAX_AGE_S - 60, {}))
+    backend.records.put_checkpoint("u1", CheckpointRecord("t1", now, {}))
+    assert [c.turn_id for c in backend.records.recent_checkpoints("u1", 10)] == ["t1"]
+
+
+def test_racing_undo_marks_are_won_once(backend):
+    from delta3_core.storage.base import CheckpointRecord
+
+    backend.records.put_checkpoint("u1", CheckpointRecord("t0", time.time(), {}))
+    gate = threading.Barrier(4)
+    wins = []
+
+    def mark(n):
+        gate.wait()
+        wins.append(backend.records.mark_checkpoint_undone("u1", "t0", {"by": n}))
+
+    threads = [threading.Thread(target=mark, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(wins) == [False, False, False, True]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConflictError, NotFoundError, StorageError
-from .base import HISTORY_KEEP, Message, SessionRecord, UserRecord
+from .base import CHECKPOINT_MAX_AGE_S, HISTORY_KEEP, CheckpointRecord, Message, SessionRecord, UserRecord
 from .codec import check_changes, dump_meta, load_meta, stamped, user_from_dict
 
 BUSY_TIMEOUT_MS = 10_000
@@ -38,6 +38,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX claims_expiry ON claims(expires_at);
         CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL);
         CREATE INDEX kv_expiry ON kv(expires_at);
+    """),
+    ("002_undo_checkpoints", """
+        CREATE TABLE checkpoints (
+            user_id TEXT NOT NULL, turn_id TEXT NOT NULL, created_at REAL NOT NULL, data TEXT NOT NULL,
+            undone TEXT, PRIMARY KEY (user_id, turn_id)) WITHOUT ROWID;
     """),
 ]
 _USER_COLUMNS = ("user_id", "email", "password_hash", "created_at", "sessions_valid_after",
@@ -277,3 +282,35 @@ class SqliteRecordStore:
     def delete_value(self, key: str) -> None:
         with self._tx() as tx:
             tx.execute("DELETE FROM kv WHERE key = ?", (key,))
+
+    # -- checkpoints (undo) -------------------------------------------------------------
+    def put_checkpoint(self, user_id: str, record: CheckpointRecord) -> None:
+        """Store a turn's checkpoint; ones past CHECKPOINT_MAX_AGE_S are dropped on the way."""
+        with self._tx() as tx:
+            tx.execute("DELETE FROM checkpoints WHERE user_id = ? AND created_at < ?",
+                       (user_id, time.time() - CHECKPOINT_MAX_AGE_S))
+            tx.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?)",
+                       (user_id, record.turn_id, record.created_at, dump_meta(record.data),
+                        None if record.undone is None else dump_meta(record.undone)))
+
+    def recent_checkpoints(self, user_id: str, limit: int) -> list[CheckpointRecord]:
+        """The newest `limit` checkpoints younger than CHECKPOINT_MAX_AGE_S, newest first."""
+        rows = self._read("SELECT * FROM checkpoints WHERE user_id = ? AND created_at >= ? "
+                          "ORDER BY turn_id DESC LIMIT ?", (user_id, time.time() - CHECKPOINT_MAX_AGE_S, limit))
+        return [CheckpointRecord(r["turn_id"], r["created_at"], load_meta(r["data"]),
+                                 load_meta(r["undone"]) if r["undone"] else None) for r in rows]
+
+    def mark_checkpoint_undone(self, user_id: str, turn_id: str, undone: dict[str, Any] | None) -> bool:
+        """Set `undone` if unset (True when this call did), or clear it with None."""
+        with self._tx() as tx:
+            if undone is None:
+                tx.execute("UPDATE checkpoints SET undone = NULL WHERE user_id = ? AND turn_id = ?", (user_id, turn_id))
+                return True
+            cursor = tx.execute("UPDATE checkpoints SET undone = ? WHERE user_id = ? AND turn_id = ? "
+                                "AND undone IS NULL", (dump_meta(undone), user_id, turn_id))
+            return cursor.rowcount == 1
+
+    def delete_checkpoints(self, user_id: str, turn_ids: list[str]) -> None:
+        with self._tx() as tx:
+            tx.executemany("DELETE FROM checkpoints WHERE user_id = ? AND turn_id = ?",
+                           [(user_id, turn_id) for turn_id in turn_ids])
