@@ -23,6 +23,16 @@ class ToolContext:
 
     services: Any
     user_id: str
+    changes: Any = None  # the turn's checkpoints.Recorder; None records nothing
+
+    @property
+    def recorder(self) -> Any:
+        """Where file-changing tools report what they change, for undo."""
+        if self.changes is None:
+            from ..checkpoints import NullRecorder
+
+            self.changes = NullRecorder()
+        return self.changes
 
     @property
     def workspace(self) -> Workspace:
