@@ -1,4 +1,4 @@
-"""`python -m sms_webhook --host H --port P`: serve the webhook with waitress."""
+"""`python -m sms_webhook --host H --port P`: serve the Twilio webhook and the REST API with waitress."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from delta3_core.errors import ConfigError
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, build the app and serve it until interrupted."""
-    parser = argparse.ArgumentParser(prog="python -m sms_webhook", description="DELTA3 Twilio SMS webhook")
+    parser = argparse.ArgumentParser(prog="python -m sms_webhook",
+                                     description="DELTA3 HTTP service: Twilio SMS webhook and REST API")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     # Each request may wait up to DELTA3_SMS_REPLY_WAIT for a quick answer, holding a thread meanwhile.
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import delta3_core.agent  # noqa: F401  (loaded now, so the first text does not pay for the import)
     try:
-        serve(app, host=args.host, port=args.port, threads=args.threads, ident="delta3-sms")
+        serve(app, host=args.host, port=args.port, threads=args.threads, ident="delta3")
     finally:
         app.extensions["delta3_sms"].close()
     return 0

@@ -14,6 +14,7 @@ from delta3_core.sms.media_links import read_media
 log = logging.getLogger("delta3.sms")
 bp = Blueprint("sms", __name__)
 WEBHOOK_PATH = "/twilio/webhook"
+MAX_REQUEST_BYTES = 64 * 1024  # Twilio's form is a few KB; anything far bigger is not Twilio
 
 
 def _channel():
@@ -36,6 +37,10 @@ def _signature_ok() -> bool:
 @bp.post(WEBHOOK_PATH)
 def twilio_webhook():
     """Receive one SMS; answer with TwiML now, or with an empty <Response/> and send the answer later."""
+    missing = current_app.config.get("DELTA3_SMS_MISSING")
+    if missing:
+        return Response(f"{missing} must be set to run the SMS webhook.", status=503, mimetype="text/plain")
+    request.max_content_length = MAX_REQUEST_BYTES
     if not _signature_ok():
         log.warning("refused a webhook request without a valid Twilio signature")
         abort(403)

@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.twilio",
     "tests.fixtures.web",
     "tests.fixtures.aws",
+    "tests.fixtures.api",
 ]

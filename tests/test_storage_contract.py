@@ -307,6 +307,38 @@ def test_big_appends_are_split_within_dynamodb_request_limits():
     assert len(transaction_chunks(big[:4])) == 1  # a normal turn stays one all-or-nothing transaction
 
 
+# -- API access tokens ----------------------------------------------------------------------
+def test_access_tokens_round_trip_list_and_revoke(backend):
+    from delta3_core.storage.base import AccessTokenRecord
+
+    now = time.time()
+    first = AccessTokenRecord("t1", "h" * 64, "u1", "laptop", now, None)
+    second = AccessTokenRecord("t2", "g" * 64, "u1", "ci", now + 1, now + 3600)
+    other = AccessTokenRecord("t3", "f" * 64, "u2", "theirs", now, None)
+    for token in (first, second, other):
+        backend.records.put_access_token(token)
+    assert backend.records.get_access_token("h" * 64) == first
+    assert backend.records.get_access_token("g" * 64) == second
+    assert backend.records.get_access_token("x" * 64) is None
+    assert [t.token_id for t in backend.records.list_access_tokens("u1")] == ["t1", "t2"]
+    assert backend.records.delete_access_token("u1", "t3") is False  # another user's token is not theirs to revoke
+    assert backend.records.get_access_token("f" * 64) == other
+    assert backend.records.delete_access_token("u1", "t1") is True
+    assert backend.records.get_access_token("h" * 64) is None
+    assert [t.token_id for t in backend.records.list_access_tokens("u1")] == ["t2"]
+    assert backend.records.delete_access_token("u1", "t1") is False
+
+
+def test_expired_access_token_is_neither_found_nor_listed(backend):
+    from delta3_core.storage.base import AccessTokenRecord
+
+    backend.records.put_access_token(AccessTokenRecord("t1", "h" * 64, "u1", "brief", time.time(), time.time() + 1))
+    assert backend.records.get_access_token("h" * 64) is not None
+    time.sleep(1.1)
+    assert backend.records.get_access_token("h" * 64) is None
+    assert backend.records.list_access_tokens("u1") == []
+
+
 # -- checkpoints (undo) ----------------------------------------------------------------------
 def test_checkpoints_newest_first_and_undone_once(backend):
     from delta3_core.storage.base import CheckpointRecord

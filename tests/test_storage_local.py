@@ -82,7 +82,7 @@ def test_migrations_are_named_and_applied_once(tmp_path):
     first.append_messages("u1", [Message("user", "kept")])
     first.close()
     again = SqliteRecordStore(tmp_path / DB_FILE_NAME)
-    assert again.applied_migrations() == ["001_initial"]
+    assert again.applied_migrations() == ["001_initial", "002_api_access_tokens", "003_undo_checkpoints"]
     assert [m.content for m in again.recent_messages("u1", 5)] == ["kept"]
     mode = sqlite3.connect(tmp_path / DB_FILE_NAME).execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"

@@ -93,13 +93,32 @@ def test_real_server_answers_signed_sms_and_refuses_unsigned(live_server):
     assert status == 403
 
 
-def test_server_refuses_to_start_without_public_url(tmp_path, fake_twilio):
-    env = _server_env(tmp_path, fake_twilio)
-    del env["DELTA3_PUBLIC_URL"]
-    done = subprocess.run([sys.executable, "-m", "sms_webhook", "--port", str(_free_port())], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2
-    assert "DELTA3_PUBLIC_URL" in done.stderr
+def test_server_without_twilio_settings_serves_the_api_and_names_the_missing_setting(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DELTA3_", "TWILIO_"))}
+    env.update({"DELTA3_DATA_DIR": str(tmp_path), "DELTA3_SECRET_KEY": TEST_SECRET, "PYTHONPATH": str(ROOT)})
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "sms_webhook", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("server did not start: " + proc.stdout.read().decode())
+                time.sleep(0.1)
+        status, body = _post(base + "/twilio/webhook", inbound_form("HELP"), "unsigned")
+        assert status == 503 and "DELTA3_PUBLIC_URL" in body
+        request = urllib.request.Request(base + "/auth/register", method="POST", headers={
+            "Content-Type": "application/json"}, data=b'{"email": "zoe@example.com", "password": "Correct-horse-9"}')
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 201
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 # ------------------------------------------------------------------ AWS Lambda entry

@@ -67,6 +67,18 @@ class FileInfo:
     is_dir: bool = False
 
 
+@dataclass
+class AccessTokenRecord:
+    """A personal access token for the REST API; only the sha256 of the secret is stored."""
+
+    token_id: str
+    token_hash: str
+    user_id: str
+    name: str
+    created_at: float
+    expires_at: float | None = None  # None: until revoked
+
+
 class RecordStore(Protocol):
     """Users, sessions, phones, history, counters: SQLite locally, DynamoDB on AWS."""
 
@@ -106,6 +118,19 @@ class RecordStore(Protocol):
     def put_value(self, key: str, value: str, ttl_s: int) -> None: ...
     def get_value(self, key: str) -> str | None: ...
     def delete_value(self, key: str) -> None: ...
+
+    # -- API access tokens (REST API)
+    def put_access_token(self, token: AccessTokenRecord) -> None:
+        """Store a new personal access token (findable by hash and listed under its user)."""
+
+    def get_access_token(self, token_hash: str) -> AccessTokenRecord | None:
+        """The token with this hash, or None if absent or expired."""
+
+    def list_access_tokens(self, user_id: str) -> list[AccessTokenRecord]:
+        """The user's unexpired tokens, oldest first."""
+
+    def delete_access_token(self, user_id: str, token_id: str) -> bool:
+        """Revoke the user's token `token_id`; False if the user has no such token."""
 
     # -- checkpoints (undo) --
     def put_checkpoint(self, user_id: str, record: CheckpointRecord) -> None:

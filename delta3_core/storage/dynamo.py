@@ -11,6 +11,8 @@ Item layout (pk / sk: attributes):
     COUNTER#<key>#<window number> / COUNTER   value, expires_at, ttl
     ONCE#<key>    / ONCE             expires_at, ttl   (claim(): a conditional put)
     KV#<key>      / KV               value, expires_at, ttl
+    TOKEN#<sha256 of token> / TOKEN  token_id, user_id, name, created_at, expires_at?, ttl?  (API access token)
+    USER#<id>     / TOKEN#<token id> the same attributes plus token_hash (the user's list of tokens)
     USER#<id>     / CKPT#<turn id>   created_at, data (JSON text), undone (JSON text), ttl   (undo checkpoints)
 
 `ttl` (epoch seconds) lets DynamoDB delete expired items, but it does so lazily (up to days
@@ -25,7 +27,15 @@ import time
 from typing import Any
 
 from ..errors import ConflictError, NotFoundError, StorageError
-from .base import CHECKPOINT_MAX_AGE_S, HISTORY_KEEP, CheckpointRecord, Message, SessionRecord, UserRecord
+from .base import (
+    CHECKPOINT_MAX_AGE_S,
+    HISTORY_KEEP,
+    AccessTokenRecord,
+    CheckpointRecord,
+    Message,
+    SessionRecord,
+    UserRecord,
+)
 from .codec import USER_FIELDS, check_changes, dump_meta, load_meta, stamped, user_from_dict
 from .dynamo_items import (
     FAILED,
@@ -270,6 +280,56 @@ class DynamoRecordStore(DynamoTable):
 
     def delete_value(self, key: str) -> None:
         self._call("delete_item", Key=item_key(f"KV#{key}", "KV"))
+
+    # -- API access tokens ------------------------------------------------------------
+    def put_access_token(self, token: AccessTokenRecord) -> None:
+        """Write the lookup item and the user's list entry in one transaction."""
+        ttl = int(token.expires_at) + 1 if token.expires_at is not None else None
+        values = encode_item(token_id=token.token_id, token_hash=token.token_hash, user_id=token.user_id,
+                             name=token.name, created_at=token.created_at, expires_at=token.expires_at, ttl=ttl)
+        self._transact([
+            {"Put": {"Item": {**item_key(f"TOKEN#{token.token_hash}", "TOKEN"), **values},
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"Item": {**item_key(f"USER#{token.user_id}", f"TOKEN#{token.token_id}"), **values},
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+        ])
+
+    @staticmethod
+    def _token(item: dict[str, Any]) -> AccessTokenRecord:
+        return AccessTokenRecord(token_id=item["token_id"], token_hash=item["token_hash"], user_id=item["user_id"],
+                                 name=item["name"], created_at=item["created_at"], expires_at=item.get("expires_at"))
+
+    def get_access_token(self, token_hash: str) -> AccessTokenRecord | None:
+        """The token, or None if absent or expired."""
+        item = self._live(f"TOKEN#{token_hash}", "TOKEN")
+        return self._token(item) if item else None
+
+    def list_access_tokens(self, user_id: str) -> list[AccessTokenRecord]:
+        """The user's unexpired tokens, oldest first (one Query of the user's partition)."""
+        request: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :t)", "ConsistentRead": True,
+            "ExpressionAttributeValues": {":pk": {"S": f"USER#{user_id}"}, ":t": {"S": "TOKEN#"}}}
+        now, found = time.time(), []
+        while True:
+            page = self._call("query", **request)
+            for raw in page["Items"]:
+                item = decode_item(raw)
+                if item.get("expires_at", float("inf")) > now:
+                    found.append(self._token(item))
+            if "LastEvaluatedKey" not in page:
+                return sorted(found, key=lambda t: (t.created_at, t.token_id))
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def delete_access_token(self, user_id: str, token_id: str) -> bool:
+        """Delete the list entry and the lookup item together; False if the user has no such token."""
+        item = self._get(f"USER#{user_id}", f"TOKEN#{token_id}")
+        if item is None:
+            return False
+        self._transact([
+            {"Delete": {"Key": item_key(f"USER#{user_id}", f"TOKEN#{token_id}")}},
+            {"Delete": {"Key": item_key(f"TOKEN#{item['token_hash']}", "TOKEN")}},
+        ])
+        return True
 
     # -- checkpoints (undo) -------------------------------------------------------------
     def put_checkpoint(self, user_id: str, record: CheckpointRecord) -> None:

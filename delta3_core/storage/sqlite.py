@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConflictError, NotFoundError, StorageError
-from .base import CHECKPOINT_MAX_AGE_S, HISTORY_KEEP, CheckpointRecord, Message, SessionRecord, UserRecord
+from .base import (
+    CHECKPOINT_MAX_AGE_S,
+    HISTORY_KEEP,
+    AccessTokenRecord,
+    CheckpointRecord,
+    Message,
+    SessionRecord,
+    UserRecord,
+)
 from .codec import check_changes, dump_meta, load_meta, stamped, user_from_dict
 
 BUSY_TIMEOUT_MS = 10_000
@@ -39,7 +47,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL);
         CREATE INDEX kv_expiry ON kv(expires_at);
     """),
-    ("002_undo_checkpoints", """
+    # REST API personal access tokens: looked up by hash on every request, listed per user.
+    ("002_api_access_tokens", """
+        CREATE TABLE access_tokens (
+            token_hash TEXT PRIMARY KEY, token_id TEXT NOT NULL UNIQUE, user_id TEXT NOT NULL, name TEXT NOT NULL,
+            created_at REAL NOT NULL, expires_at REAL);
+        CREATE INDEX access_tokens_user ON access_tokens(user_id);
+    """),
+    ("003_undo_checkpoints", """
         CREATE TABLE checkpoints (
             user_id TEXT NOT NULL, turn_id TEXT NOT NULL, created_at REAL NOT NULL, data TEXT NOT NULL,
             undone TEXT, PRIMARY KEY (user_id, turn_id)) WITHOUT ROWID;
@@ -282,6 +297,32 @@ class SqliteRecordStore:
     def delete_value(self, key: str) -> None:
         with self._tx() as tx:
             tx.execute("DELETE FROM kv WHERE key = ?", (key,))
+
+    # -- API access tokens ------------------------------------------------------------
+    def put_access_token(self, token: AccessTokenRecord) -> None:
+        with self._tx() as tx:
+            tx.execute("INSERT INTO access_tokens VALUES (?, ?, ?, ?, ?, ?)",
+                       (token.token_hash, token.token_id, token.user_id, token.name, token.created_at,
+                        token.expires_at))
+            tx.execute("DELETE FROM access_tokens WHERE user_id = ? AND expires_at < ?", (token.user_id, time.time()))
+
+    def get_access_token(self, token_hash: str) -> AccessTokenRecord | None:
+        """The token, or None if absent or expired."""
+        rows = self._read("SELECT * FROM access_tokens WHERE token_hash = ? AND (expires_at IS NULL OR expires_at > ?)",
+                          (token_hash, time.time()))
+        return AccessTokenRecord(**dict(rows[0])) if rows else None
+
+    def list_access_tokens(self, user_id: str) -> list[AccessTokenRecord]:
+        """The user's unexpired tokens, oldest first."""
+        rows = self._read("SELECT * FROM access_tokens WHERE user_id = ? AND (expires_at IS NULL OR expires_at > ?)"
+                          " ORDER BY created_at, token_id", (user_id, time.time()))
+        return [AccessTokenRecord(**dict(row)) for row in rows]
+
+    def delete_access_token(self, user_id: str, token_id: str) -> bool:
+        """Revoke one of the user's tokens; False if the user has no token with that id."""
+        with self._tx() as tx:
+            cursor = tx.execute("DELETE FROM access_tokens WHERE user_id = ? AND token_id = ?", (user_id, token_id))
+            return cursor.rowcount == 1
 
     # -- checkpoints (undo) -------------------------------------------------------------
     def put_checkpoint(self, user_id: str, record: CheckpointRecord) -> None:
