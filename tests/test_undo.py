@@ -232,3 +232,15 @@ def test_retention_keeps_the_newest_turns_only(services, alice):
 
 def test_system_instruction_tells_the_model_the_user_can_undo():
     assert "undo" in system_instruction("web", "The workspace is empty.").lower()
+
+
+@pytest.mark.sandbox
+def test_a_run_after_a_files_page_edit_is_undone_to_that_edit(services, alice, turn, require_sandbox):
+    ws = workspace(services, alice)
+    ws.write_text("notes.txt", "first")
+    turn(services, alice, "run once", gemini_call("execute_shell", {"command": "echo run1 > other.txt"}))
+    ws.write_text("notes.txt", "edited on the Files page")  # between runs: noted, read again before the next
+    turn(services, alice, "overwrite", gemini_call("execute_shell", {"command": "echo run2 > notes.txt"}))
+    assert ws.read_bytes("notes.txt") == b"run2\n"
+    assert undo_last(services, alice, "web").restored == ["notes.txt"]
+    assert ws.read_bytes("notes.txt") == b"edited on the Files page"

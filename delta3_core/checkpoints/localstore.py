@@ -1,9 +1,10 @@
 """Checkpoints on the local backend: old file content in a content-addressed store in the data dir.
 
 Layout, per user: `<data dir>/checkpoints/<id>/blobs/<sha256[:2]>/<sha256>` holds each content once;
-`shadow.json` maps every workspace file to (size, mtime_ns, sha256) as last seen, so before a code run
-only the files whose size or mtime moved since are read again (a run rewrites files in place, so their
-old content must already be in the store when it starts). A state is {"sha", "size"}, or None for absent.
+`shadow.json` maps every workspace file to (size, mtime_ns, sha256) as last seen: a run rewrites files in
+place, so their old content must already be in the store when it starts. `changed` lists the paths
+written since (by the Files page, the API, a turn), so before a run only those are read again. A state
+is {"sha", "size"}, or None for absent.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ import fcntl
 import hashlib
 import json
 import os
-import secrets
+import stat
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConflictError, NotFoundError, ValidationError
 from ..executor.scan import scan
+
+FULL_CHECK_S = 600  # a code run re-checks every file at most this often (changes made outside DELTA3)
 
 
 class LocalVersions:
@@ -47,9 +51,9 @@ class LocalVersions:
         target = self._blob(user_id, sha)
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".tmp-{secrets.token_hex(6)}")
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
+            # Written in place, not renamed: a copy cut short by a crash fails its hash check on reading.
+            with contextlib.suppress(FileExistsError), open(target, "xb") as handle:
+                handle.write(data)
         return {"sha": sha, "size": len(data)}
 
     def content(self, user_id: str, path: str, state: dict[str, Any] | None) -> bytes | None:
@@ -68,28 +72,28 @@ class LocalVersions:
     def _shadow_path(self, user_id: str) -> Path:
         return self._dir(user_id) / "shadow.json"
 
-    def _load(self, user_id: str) -> dict[str, list]:
+    def _load(self, user_id: str) -> tuple[dict[str, list], float]:
+        """(path -> [size, mtime_ns, sha], when a full scan last confirmed it); ({}, 0) if unknown."""
         path = self._shadow_path(user_id)
         try:
             stamp = path.stat().st_mtime_ns
         except FileNotFoundError:
-            return {}
+            return {}, 0.0
         cached = self._shadows.get(user_id)
-        if cached and cached[0] == stamp:
-            return dict(cached[1])
-        try:
-            shadow = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return {}
-        self._shadows[user_id] = (stamp, shadow)
-        return dict(shadow)
+        if cached is None or cached[0] != stamp:
+            try:
+                data = json.loads(path.read_text())
+                cached = (stamp, data["files"], float(data["verified_at"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                return {}, 0.0  # cut short by a crash: a full scan rebuilds it
+            self._shadows[user_id] = cached
+        return dict(cached[1]), cached[2]
 
-    def _save(self, user_id: str, shadow: dict[str, list]) -> None:
+    def _save(self, user_id: str, shadow: dict[str, list], verified_at: float) -> None:
+        # Written in place (a rename costs more than the whole write on some disks); a torn file fails to parse.
         path = self._shadow_path(user_id)
-        tmp = path.with_name(f".shadow-{secrets.token_hex(6)}")
-        tmp.write_text(json.dumps(shadow, separators=(",", ":")))
-        os.replace(tmp, path)
-        self._shadows[user_id] = (path.stat().st_mtime_ns, shadow)
+        path.write_text(json.dumps({"verified_at": verified_at, "files": shadow}, separators=(",", ":")))
+        self._shadows[user_id] = (path.stat().st_mtime_ns, shadow, verified_at)
 
     def _stat(self, user_id: str, path: str) -> os.stat_result | None:
         with contextlib.suppress(OSError):
@@ -129,54 +133,90 @@ class LocalVersions:
             return None  # a folder or a link: not a file to keep
 
     def prepare_run(self, user_id: str) -> None:
-        """Before a code run: keep the content of every file changed since last seen (usually none)."""
-        root = self.files.local_root(user_id)
+        """Before a code run: make sure the store holds what every file holds now.
+
+        Only the paths noted as changed since (by the Files page, the API, a turn) are read again; a
+        full stat scan happens when the shadow is missing or older than FULL_CHECK_S (changes made
+        on disk outside DELTA3 are noticed then).
+        """
         with self.locked(user_id):
-            shadow = self._load(user_id)
-            now = scan(Path(root)).files
-            fresh = {path: entry for path, entry in shadow.items() if path in now}
-            for path, info in now.items():
-                entry = fresh.get(path)
-                if entry and entry[0] == info.size and entry[1] == info.mtime_ns:
-                    continue
-                state = self._read_state(user_id, path)
-                if state:
-                    fresh[path] = [info.size, info.mtime_ns, state["sha"]]
-            if fresh != shadow:
-                self._save(user_id, fresh)
+            shadow, verified_at = self._load(user_id)
+            noted = self._take_noted(user_id)
+            if not verified_at or time.time() - verified_at > FULL_CHECK_S:
+                now = time.time()
+                listing = scan(Path(self.files.local_root(user_id))).files
+                fresh = {path: entry for path, entry in shadow.items() if path in listing}
+                for path, info in listing.items():
+                    self._refresh(user_id, fresh, path, info.size, info.mtime_ns)
+                self._save(user_id, fresh, now)
+                return
+            if not noted:
+                return
+            for path, seen in noted.items():
+                for gone in [p for p in shadow if p == path or p.startswith(path + "/")]:
+                    shadow.pop(gone)  # deleted, moved, or replaced by a folder: looked at again below
+                info = self._stat(user_id, path)
+                if info is not None and seen and [info.st_size, info.st_mtime_ns] == seen[:2]:
+                    shadow[path] = seen  # observed after the last turn's change and untouched since
+                elif info is not None and stat.S_ISREG(info.st_mode):
+                    self._refresh(user_id, shadow, path, info.st_size, info.st_mtime_ns)
+                elif info is not None and stat.S_ISDIR(info.st_mode):
+                    for rel, inner in scan(Path(self.files.local_root(user_id)) / path).files.items():
+                        self._refresh(user_id, shadow, f"{path}/{rel}", inner.size, inner.mtime_ns)
+            self._save(user_id, shadow, verified_at)
+
+    def _refresh(self, user_id: str, shadow: dict[str, list], path: str, size: int, mtime_ns: int) -> None:
+        entry = shadow.get(path)
+        if entry and entry[0] == size and entry[1] == mtime_ns:
+            return
+        state = self._read_state(user_id, path)
+        if state:
+            shadow[path] = [size, mtime_ns, state["sha"]]
+
+    def note(self, user_id: str, paths: list[str], seen: dict[str, list] | None = None) -> None:
+        """Remember that `paths` changed (and what they held, if `seen`); the next code run looks again."""
+        note_changed(self.files, user_id, paths, seen)
+
+    def _take_noted(self, user_id: str) -> dict[str, list | None]:
+        try:
+            with open(_noted_path(self.files, user_id), "r+", encoding="utf-8") as handle:
+                lines = handle.read().splitlines()
+                handle.truncate(0)
+        except FileNotFoundError:
+            return []
+        found: dict[str, list | None] = {}
+        for line in lines:
+            with contextlib.suppress(ValueError, TypeError):
+                path, seen = json.loads(line)
+                found[str(path)] = list(seen) if seen else None  # the last line about a path wins
+        return found
 
     def observe(self, user_id: str, paths: list[str], before: dict[str, Any],
                 known: set[str]) -> dict[str, tuple[Any, Any]]:
         """After a change: {path: (state before, state now)}; before comes from `before` or the shadow."""
         found: dict[str, tuple[Any, Any]] = {}
-        with self.locked(user_id):
-            shadow = self._load(user_id)
-            for path in paths:
-                if path in before:
-                    old = before[path]
-                elif path in shadow and path not in known:
-                    old = {"sha": shadow[path][2], "size": shadow[path][0]}
-                else:
-                    old = None
-                new = self._read_state(user_id, path)
-                self._remember(user_id, shadow, path, new)
-                found[path] = (old, new)
-            self._save(user_id, shadow)
+        seen: dict[str, list] = {}
+        shadow, _verified = self._load(user_id)
+        for path in paths:
+            if path in before:
+                old = before[path]
+            elif path in shadow and path not in known:
+                old = {"sha": shadow[path][2], "size": shadow[path][0]}
+            else:
+                old = None
+            new = self._read_state(user_id, path)
+            info = self._stat(user_id, path) if new else None
+            if info is not None:
+                seen[path] = [info.st_size, info.st_mtime_ns, new["sha"]]
+            found[path] = (old, new)
+        self.note(user_id, paths, seen)  # the shadow catches up before the next run, not now
         return found
-
-    def _remember(self, user_id: str, shadow: dict[str, list], path: str, state: dict[str, Any] | None) -> None:
-        info = self._stat(user_id, path) if state else None
-        if info is None:
-            shadow.pop(path, None)
-        else:
-            shadow[path] = [info.st_size, info.st_mtime_ns, state["sha"]]
 
     # -- undo ---------------------------------------------------------------------------
     def revert(self, user_id: str, changes: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
         """Put back each path's `before` if it still holds `after`; return (restored, kept)."""
         restored, kept = [], []
         with self.locked(user_id):
-            shadow = self._load(user_id)
             for change in changes:
                 path = change["path"]
                 try:
@@ -192,9 +232,8 @@ class LocalVersions:
                 except (NotFoundError, ConflictError, ValidationError):
                     kept.append(path)
                     continue
-                self._remember(user_id, shadow, path, change["before"])
                 restored.append(path)
-            self._save(user_id, shadow)
+            self.note(user_id, restored)
         return restored, kept
 
     # -- retention ------------------------------------------------------------------------
@@ -204,7 +243,7 @@ class LocalVersions:
         `records` are the kept checkpoints, newest first; returns the turn ids to forget.
         """
         with self.locked(user_id):
-            live = {entry[2] for entry in self._load(user_id).values()}
+            live = {entry[2] for entry in self._load(user_id)[0].values()}
             blobs = {p.name: p for p in (self._dir(user_id) / "blobs").glob("*/*") if not p.name.startswith(".")}
             needed = [_shas(record) for record in records]
             sizes = {sha: path.stat().st_size for sha, path in blobs.items()}
@@ -218,6 +257,20 @@ class LocalVersions:
                     with contextlib.suppress(OSError):
                         path.unlink()
         return dropped
+
+
+def _noted_path(files: Any, user_id: str) -> Path:
+    return Path(files.root) / "checkpoints" / user_id / "changed"
+
+
+def note_changed(files: Any, user_id: str, paths: list[str], seen: dict[str, list] | None = None) -> None:
+    """Note changed paths (one appended line each, with [size, mtime_ns, sha] if known), for a local store."""
+    if not paths or not isinstance(getattr(files, "root", None), (str, Path)):
+        return
+    target = _noted_path(files, user_id)
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(target, "a", encoding="utf-8") as handle:
+        handle.write("".join(json.dumps([path, (seen or {}).get(path)]) + "\n" for path in paths))
 
 
 def _shas(record: Any) -> set[str]:

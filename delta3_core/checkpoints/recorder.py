@@ -138,7 +138,7 @@ class Recorder:
         return record
 
 
-GC_SPREAD = 8  # local: about one turn in 8 sweeps old checkpoints (the last hex digit of its id decides)
+GC_SPREAD = 16  # local: about one turn in 16 sweeps old checkpoints (the last hex digit of its id decides)
 
 
 def sweep(services: Any, user_id: str) -> None:
