@@ -244,3 +244,24 @@ def test_a_run_after_a_files_page_edit_is_undone_to_that_edit(services, alice, t
     assert ws.read_bytes("notes.txt") == b"run2\n"
     assert undo_last(services, alice, "web").restored == ["notes.txt"]
     assert ws.read_bytes("notes.txt") == b"edited on the Files page"
+
+
+def test_local_store_is_capped_dropping_the_oldest_turns(tmp_path):
+    from delta3_core.checkpoints.recorder import UNDO_STORE_FACTOR
+    from tests.agent_helpers import make_services
+
+    services = make_services(tmp_path, quota_mb=1)  # the store may hold 2 MB of old and current content
+    alice = add_user(services, "alice")
+    ws = workspace(services, alice)
+    for i in range(4):
+        recorder = Recorder(services, alice, "web", f"turn {i}")
+        with recorder.changing(["big.bin"]):
+            ws.write_bytes("big.bin", bytes([i]) * 600_000)
+        recorder.commit()
+    sweep(services, alice)
+    kept = [r.data["label"] for r in undoable(services, alice)]
+    blobs = list((tmp_path / "checkpoints" / alice / "blobs").glob("*/*"))
+    assert kept == ["turn 3", "turn 2"]  # turns 0 and 1 would need two more 600 KB copies
+    assert sum(b.stat().st_size for b in blobs) <= UNDO_STORE_FACTOR * services.settings.quota_bytes
+    assert undo_last(services, alice).restored == ["big.bin"] and ws.read_bytes("big.bin") == bytes([2]) * 600_000
+    services.backend.records.close()
