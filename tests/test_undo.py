@@ -169,30 +169,51 @@ def test_undo_of_an_older_turn_keeps_what_a_newer_turn_changed(services, alice, 
         undo_turn(services, alice, first, "web")
 
 
-def test_two_channels_undoing_at_once_take_different_turns(services, alice):
+def test_two_channels_undoing_at_once_take_different_turns(services, alice, monkeypatch):
+    """Web reads the newest turn, SMS undoes that same turn meanwhile; web then takes the one before.
+
+    The interleaving is forced with events, so the test is deterministic: the claim of a turn is a
+    conditional write in the store, which only one caller can win (see the storage contract tests).
+    """
+    import delta3_core.checkpoints.undo as undo_module
+
     ws = workspace(services, alice)
     for name in ("one", "two"):
         recorder = Recorder(services, alice, "web", name)
         with recorder.changing([f"{name}.txt"]):
             ws.write_text(f"{name}.txt", name)
         recorder.commit()
-    gate = threading.Barrier(2)
+    web_has_read, sms_done = threading.Event(), threading.Event()
+    real_undoable = undo_module.undoable
+
+    def undoable_paused(services_, user_id):
+        found = real_undoable(services_, user_id)
+        if threading.current_thread().name == "web" and not web_has_read.is_set():
+            web_has_read.set()
+            assert sms_done.wait(30)  # SMS undoes the same newest turn while web holds its stale view
+        return found
+
+    monkeypatch.setattr(undo_module, "undoable", undoable_paused)
     results, failures = {}, []
 
     def undo(channel):
-        gate.wait()
+        if channel == "sms":
+            assert web_has_read.wait(30)
         try:
             results[channel] = undo_last(services, alice, channel)
         except Exception as exc:  # noqa: BLE001 - reported below
             failures.append(exc)
+        finally:
+            if channel == "sms":
+                sms_done.set()
 
-    threads = [threading.Thread(target=undo, args=(c,)) for c in ("web", "sms")]
+    threads = [threading.Thread(target=undo, args=(c,), name=c) for c in ("web", "sms")]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert failures == []
-    assert sorted(r.label for r in results.values()) == ["one", "two"]  # each turn undone exactly once
+    assert (results["sms"].label, results["web"].label) == ("two", "one")  # each turn undone exactly once
     assert snapshot(ws) == {}
     with pytest.raises(ConflictError):
         undo_last(services, alice, "web")
