@@ -1,7 +1,7 @@
 """Undo end to end: chat turns with real tools and the real sandbox record checkpoints; undo puts files back.
 
-Runs on the local backend and on the AWS backend in moto (S3 object versions), the code runs through the
-local sandbox either way (on AWS it restores from S3 and syncs back, as in production).
+Runs on the local backend and on the AWS backend in moto, in process and through its HTTP server (S3 object
+versions); code runs through the local sandbox either way (on AWS it restores from S3 and syncs back).
 """
 
 from __future__ import annotations
@@ -40,22 +40,29 @@ RUN = ("import os\n"
        "os.remove('gone_by_run.txt')\n")
 
 
-@pytest.fixture(params=["local", "aws-moto"])
+def _aws_services(sandbox_settings) -> Services:
+    res = make_aws_resources()
+    settings = replace(sandbox_settings, backend="aws", bucket=res.bucket, table=res.table, kms_key_id=res.kms_key_id)
+    return Services(settings, open_backend(settings))
+
+
+@pytest.fixture(params=["local", "aws-moto", "aws-server"])
 def services(request, sandbox_settings, monkeypatch):
-    """Services on the local backend, or on AWS in moto; code runs in the local sandbox."""
+    """Services on the local backend, or on AWS in moto (in process, or its HTTP server); code runs in the
+    local sandbox."""
     if request.param == "local":
         built = Services(sandbox_settings, open_backend(sandbox_settings))
         yield built
         built.backend.records.close()
-        return
-    from moto import mock_aws
+    elif request.param == "aws-server":
+        set_fake_aws_env(monkeypatch, endpoint_url=request.getfixturevalue("moto_server"))
+        yield _aws_services(sandbox_settings)
+    else:
+        from moto import mock_aws
 
-    set_fake_aws_env(monkeypatch)
-    with mock_aws():
-        res = make_aws_resources()
-        settings = replace(sandbox_settings, backend="aws", bucket=res.bucket, table=res.table,
-                           kms_key_id=res.kms_key_id)
-        yield Services(settings, open_backend(settings))
+        set_fake_aws_env(monkeypatch)
+        with mock_aws():
+            yield _aws_services(sandbox_settings)
 
 
 @pytest.fixture
