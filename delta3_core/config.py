@@ -116,6 +116,11 @@ class Settings:
     sms_workers: int = _setting("DELTA3_SMS_WORKERS", _int, 8)
     sms_rate_per_phone: int = _setting("DELTA3_SMS_RATE_PER_PHONE", _int, 20)
     sms_rate_global: int = _setting("DELTA3_SMS_RATE_GLOBAL", _int, 600)
+    # REST API
+    api_cors_origins: tuple[str, ...] = _setting("DELTA3_API_CORS_ORIGINS", _csv, ())
+    api_rate_per_token: int = _setting("DELTA3_API_RATE_PER_TOKEN", _int, 120)
+    api_rate_per_account: int = _setting("DELTA3_API_RATE_PER_ACCOUNT", _int, 300)
+    api_rate_per_source: int = _setting("DELTA3_API_RATE_PER_SOURCE", _int, 60)
 
     @property
     def quota_bytes(self) -> int:

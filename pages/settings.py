@@ -1,9 +1,10 @@
-"""Settings: Gemini key, model, phone for SMS, password, sessions."""
+"""Settings: Gemini key, model, phone for SMS, API tokens, password, sessions."""
 
 import streamlit as st
 
 from delta3_core import keys
 from delta3_core.accounts import phone_verify
+from delta3_core.accounts import tokens as pat
 from delta3_core.errors import Delta3Error
 from delta3_core.executor import sandbox_status
 from delta3_core.web import auth as webauth
@@ -16,8 +17,8 @@ page = st.container(width=760)  # forms read better narrow; on a phone it simply
 with page:
     webauth.show_flash()
 # Tracked tabs: after a button in "Phone (SMS)" reruns the page, the user is still on that tab.
-key_tab, model_tab, phone_tab, account_tab = page.tabs(["Gemini key", "Model", "Phone (SMS)", "Account"],
-                                                       key="settings_tab", on_change="rerun")
+key_tab, model_tab, phone_tab, token_tab, account_tab = page.tabs(
+    ["Gemini key", "Model", "Phone (SMS)", "API tokens", "Account"], key="settings_tab", on_change="rerun")
 
 with key_tab:
     try:
@@ -62,6 +63,23 @@ with phone_tab:
         # Linking must prove the phone is yours: without a code to send, only the phone itself can link.
         st.info("To chat by SMS, text `LINK <your email> <your password>` from your phone to the DELTA3 "
                 "number.", icon=":material/sms:")
+
+with token_tab:
+    st.caption("Personal access tokens let scripts and the `delta3` command line use the REST API as you. "
+               "Logging out does not end them: revoke a token here when you no longer need it.")
+    if secret := st.session_state.pop(websettings.NEW_TOKEN, None):
+        st.code(secret, language="text")  # shown this once; only its hash is stored
+    for token in pat.list_tokens(services.backend, user.user_id):
+        name_col, button_col = st.columns([4, 1], vertical_alignment="center")
+        expiry = websettings.date_text(token.expires_at) if token.expires_at else "never"
+        name_col.markdown(f"**{webauth.plain(token.name)}** · created {websettings.date_text(token.created_at)} · "
+                          f"expires {expiry}")
+        button_col.button("Revoke", key=f"revoke_{token.token_id}", on_click=websettings.revoke_token,
+                          args=(services, token.token_id, token.name))
+    with st.form("token", clear_on_submit=True):
+        st.text_input("Token name", key="token_name", placeholder="laptop, CI, editor…", max_chars=100)
+        st.selectbox("Expires after", list(websettings.TOKEN_EXPIRY), index=1, key="token_expiry")
+        st.form_submit_button("Create token", on_click=websettings.create_token, args=(services,))
 
 with account_tab:
     st.markdown(f"Logged in as `{user.email}`.")  # a code span: an email in plain text becomes a link

@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     services = services or build_services(settings)
     app = Flask(__name__)
     app.extensions["delta3_sms"] = SmsChannel(services, **channel_options)
-    app.config["DELTA3_SMS_MISSING"] = missing_sms_setting(settings)
+    app.config["SMS_MISSING_SETTING"] = missing_sms_setting(settings)
 
     from .api import register_api
     from .views import bp

@@ -12,7 +12,7 @@ from delta3_core.errors import ConfigError
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, build the app and serve it until interrupted."""
     parser = argparse.ArgumentParser(prog="python -m sms_webhook",
-                                     description="DELTA3 HTTP service: Twilio SMS webhook and REST API")
+                                     description="DELTA3 HTTP service: the Twilio SMS webhook and the REST API")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     # Each request may wait up to DELTA3_SMS_REPLY_WAIT for a quick answer, holding a thread meanwhile.

@@ -37,7 +37,7 @@ def _signature_ok() -> bool:
 @bp.post(WEBHOOK_PATH)
 def twilio_webhook():
     """Receive one SMS; answer with TwiML now, or with an empty <Response/> and send the answer later."""
-    missing = current_app.config.get("DELTA3_SMS_MISSING")
+    missing = current_app.config.get("SMS_MISSING_SETTING")
     if missing:
         return Response(f"{missing} must be set to run the SMS webhook.", status=503, mimetype="text/plain")
     request.max_content_length = MAX_REQUEST_BYTES

@@ -98,3 +98,17 @@ def test_users_never_see_each_others_files(api, api_user, api_other):
     _problem(api_other.post("/files/read", json={"path": "secret.txt"}), 404)
     api_other.post("/files/write", json={"path": "secret.txt", "content": "bob's"})
     assert api_user.post("/files/read", json={"path": "secret.txt"}).json()["content"] == "ada's"
+
+
+@pytest.mark.parametrize("attempt", [
+    lambda c: c.post("/files/read", json={"path": "secret.txt"}),
+    lambda c: c.get("/files/download", params={"path": "secret.txt"}),
+    lambda c: c.post("/files/delete", json={"path": "secret.txt"}),
+    lambda c: c.get("/files/list", params={"path": "secret.txt"}),
+])
+def test_no_endpoint_taking_a_path_reaches_another_account(api, api_user, api_other, attempt):
+    api_user.post("/files/write", json={"path": "secret.txt", "content": "ada's"})
+    assert attempt(api_other).status_code == 404
+    api_other.post("/files/upload", files=[("file", ("secret.txt", b"bob's"))])
+    api_other.post("/files/write", json={"path": "secret.txt", "content": "bob's again"})
+    assert _workspace(api).read_bytes("secret.txt") == b"ada's"

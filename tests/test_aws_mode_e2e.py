@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -177,3 +178,55 @@ def test_web_chat_continues_the_sms_conversation_on_aws(aws_mode, web_app, fake_
     assert "remember the number 42" in sent_context  # SMS history is the web turn's context
     roles = [(m.role, m.channel) for m in history.recent(services.backend, user.user_id)]
     assert ("user", "web") in roles and ("user", "sms") in roles
+
+
+def api_event(method: str, path: str, token: str | None = None, body: dict | None = None, query: str = "",
+              accept: str = "application/json") -> dict:
+    """What API Gateway (HTTP API, payload 2.0, the `$default` route) hands the function for a REST API call."""
+    headers = {"host": "api.delta3.test", "x-forwarded-proto": "https", "accept": accept}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    event = {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query, "headers": headers,
+             "isBase64Encoded": False,
+             "requestContext": {"stage": "$default", "http": {"method": method, "path": path,
+                                                              "protocol": "HTTP/1.1", "sourceIp": "54.0.0.2"}}}
+    if body is not None:
+        event["body"] = json.dumps(body)
+        headers["content-type"] = "application/json"
+    return event
+
+
+def test_api_chat_turn_runs_through_the_api_gateway_adapter_on_aws(services, invoker, fake_gemini):
+    app = create_app(services=services)
+    try:
+        def call(*args, **kwargs) -> tuple[int, dict | str]:
+            response = call_wsgi(app, api_event(*args, **kwargs))
+            body = base64.b64decode(response["body"]) if response.get("isBase64Encoded") else response["body"]
+            is_json = "json" in response["headers"].get("content-type", "")
+            return response["statusCode"], json.loads(body) if is_json else body
+
+        status, session = call("POST", "/auth/register", body={"email": "api@example.com", "password": PASSWORD})
+        assert status == 201
+        token = session["token"]
+        assert call("POST", "/auth/gemini-key", token, {"api_key": GEMINI_KEY})[0] == 200
+        fake_gemini.enqueue(
+            gemini_calls(gemini_call("write_file", {"path": "greet.py",
+                                                     "content": "def greet(n):\n    return f'Hello, {n}!'\n"})),
+            gemini_calls(gemini_call("execute_python", {"code": SCRIPT})),
+            gemini_text("Done: it printed Hello, AWS!"))
+        status, answer = call("POST", "/chat/send", token, {"message": "write greet.py and run it"})
+        assert status == 200, answer
+        assert answer["reply"] == "Done: it printed Hello, AWS!"
+        assert [(t["name"], t["ok"]) for t in answer["tool_calls"]] == [("write_file", True), ("execute_python", True)]
+        assert "Hello, AWS!" in answer["tool_calls"][1]["output"]
+        assert {"greet.py", "result.txt"} <= set(answer["files_changed"])  # (and the run's __pycache__)
+        assert len(invoker.events) == 1  # the code ran in the executor Lambda (in-process stand-in)
+        status, raw = call("GET", "/files/download", token, query="path=result.txt")
+        assert status == 200 and raw == b"ran in the executor"  # binary answers go out base64, as API Gateway needs
+        fake_gemini.enqueue(gemini_text("Still here."))
+        status, stream = call("POST", "/chat/send", token, {"message": "hi"}, accept="text/event-stream")
+        assert status == 200 and stream.rstrip().split("\n\n")[-1].startswith("event: final")
+        status, page = call("GET", "/chat/history", token, query="limit=2")
+        assert [m["content"] for m in page["messages"]] == ["hi", "Still here."]
+    finally:
+        app.extensions["delta3_sms"].close()

@@ -198,7 +198,8 @@ def test_data_resources_match_what_bootstrap_creates(template):
 def test_api_opens_only_the_endpoints_aws_mode_uses(template):
     routes = {r["Properties"]["RouteKey"] for r in resources(template, "AWS::ApiGatewayV2::Route").values()}
     # Not /media/{token}: on AWS, MMS images are S3 presigned URLs, so that route stays closed.
-    assert routes == {"POST /twilio/webhook", "GET /healthz"}
+    assert routes == {"POST /twilio/webhook", "GET /healthz", "ANY /auth/{proxy+}", "ANY /chat/{proxy+}",
+                      "ANY /files/{proxy+}", "GET /openapi.json", "GET /docs/{proxy+}"}
 
 
 def test_outputs_give_the_app_its_settings(template):

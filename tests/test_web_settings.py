@@ -190,3 +190,33 @@ def test_with_a_key_saved_settings_point_back_to_chat(settings_page, web_user, w
     keys.set_gemini_key(web_services.backend, web_user.user_id, GOOD_KEY)
     at = settings_page()
     assert [link.proto.label for link in at.get("page_link")] == ["Start chatting"]
+
+
+def test_api_token_is_created_shown_once_listed_and_revoked(settings_page, web_user, web_services):
+    from delta3_core.accounts import tokens as pat
+
+    at = settings_page()
+    at.text_input(key="token_name").input("laptop")
+    at.selectbox(key="token_expiry").select("30 days")
+    click(at, "Create token")
+    assert "Token “laptop” created." in page_text(at)
+    shown = [c.value for c in at.code if c.value.startswith("d3p_")]
+    assert len(shown) == 1
+    listed = pat.list_tokens(web_services.backend, web_user.user_id)
+    assert [t.name for t in listed] == ["laptop"] and listed[0].expires_at is not None
+    assert pat.resolve_bearer(web_services.backend, shown[0]).user.user_id == web_user.user_id
+    at.run()
+    assert not [c for c in at.code if c.value.startswith("d3p_")]  # never shown again
+    assert "laptop" in page_text(at)
+    click(at, "Revoke")
+    assert "Token “laptop” is revoked." in page_text(at)
+    assert pat.list_tokens(web_services.backend, web_user.user_id) == []
+    assert pat.resolve_bearer(web_services.backend, shown[0]) is None
+
+
+def test_a_nameless_token_is_refused(settings_page, web_user, web_services):
+    from delta3_core.accounts import tokens as pat
+
+    at = click(settings_page(), "Create token")
+    assert "Give the token a name" in [e.value for e in at.error][0]
+    assert pat.list_tokens(web_services.backend, web_user.user_id) == []

@@ -140,7 +140,7 @@ def test_api_gateway_event_runs_through_the_app(sms_app, stage):
     form = inbound_form("HELP")
     response = call_wsgi(sms_app, _http_api_event(form, sign(form), stage=stage))
     assert response["statusCode"] == 200
-    assert response["headers"]["Content-Type"].startswith("application/xml")
+    assert response["headers"]["content-type"].startswith("application/xml")
     assert twiml_messages(response["body"])[0].startswith("DELTA3 commands")
     assert call_wsgi(sms_app, _http_api_event(form, "forged", stage=stage))["statusCode"] == 403
 

@@ -34,6 +34,8 @@ _CHANNELS = {
     "web": "The user is on the web app, which renders Markdown: put code in fenced blocks.",
     "sms": "The user is on SMS: answer in short plain text (no Markdown, no code blocks unless asked), "
            "a few sentences at most; put long code in files instead of the reply.",
+    "api": "The user is on the REST API (a script, an editor or the delta3 command line); answer in Markdown "
+           "and put code in fenced blocks.",
 }
 
 

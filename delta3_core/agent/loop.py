@@ -262,10 +262,13 @@ def _user_content(ctx: ToolContext, text: str, attachments: list[str]) -> types.
 _NO_KEY = {
     "web": "Add your Gemini API key in Settings first (you can get one free at https://aistudio.google.com/apikey).",
     "sms": "Send KEY <your-gemini-api-key> first (get one free at aistudio.google.com/apikey).",
+    "api": "Save your Gemini API key first with POST /auth/gemini-key (get one free at "
+           "https://aistudio.google.com/apikey).",
 }
 _ERROR_KINDS = {"KeyDecryptError": "key_unreadable", "StorageError": "storage", "QuotaExceededError": "quota_full",
                 "NotFoundError": "not_found", "ValidationError": "invalid"}
-_KEY_FIX = {"web": " Save a valid one in Settings.", "sms": " Send KEY <your-gemini-api-key> to replace it."}
+_KEY_FIX = {"web": " Save a valid one in Settings.", "sms": " Send KEY <your-gemini-api-key> to replace it.",
+            "api": " Save a valid one with POST /auth/gemini-key."}
 
 
 def _for_channel(exc: ModelError, channel: str) -> str:

@@ -16,7 +16,7 @@ from .problems import Problem
 __all__ = ["OPERATIONS", "ApiRequest", "Call", "Model", "Operation", "Problem", "Reply", "dispatch",
            "load_operations", "operation"]
 
-NOUNS = ("auth", "tokens", "files", "undo")
+NOUNS = ("auth", "tokens", "files", "transfer", "chat", "history", "undo")
 
 
 def load_operations() -> list[Operation]:

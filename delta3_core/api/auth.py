@@ -70,7 +70,8 @@ def register(call: Call) -> Session:
     return _session(call, user)
 
 
-@operation("POST", "/auth/login", summary="Log in", tag="auth", body=Credentials, response=Session, auth=False)
+@operation("POST", "/auth/login", summary="Log in", tag="auth", body=Credentials, response=Session, auth=False,
+           errors=(401,))
 def login(call: Call) -> Session:
     """Check the email and password and answer with a new session token (7 days)."""
     user = accounts.authenticate(call.services.backend, call.body.email, call.body.password,

@@ -124,3 +124,10 @@ def write_file(call: Call) -> Written:
         raise Problem(413, f"A file can be at most {call.services.settings.run_file_mb} MB.")
     info = call.workspace().write_bytes(body.path, data)
     return Written(path=info.path, size=len(data))
+
+
+@operation("POST", "/files/delete", summary="Delete a file or folder", tag="files", body=PathBody, status=204,
+           errors=(404,))
+def delete_file(call: Call) -> None:
+    """Delete a file, or a folder with everything in it."""
+    call.workspace().delete(call.body.path)

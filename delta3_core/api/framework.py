@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,7 @@ class ApiRequest:
     body: bytes = b""
     remote_addr: str | None = None
     uploads: list[Upload] = field(default_factory=list)
+    form: Mapping[str, str] = field(default_factory=dict)  # the text fields of a multipart body
 
 
 @dataclass
@@ -172,15 +174,33 @@ def parse_body(op: Operation, request: ApiRequest, limit: int) -> Any:
     if not request.body.strip():
         raise Problem(400, "This request needs a JSON object as its body.")
     try:
-        data = json.loads(request.body)
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Problem(400, "The body is not valid UTF-8.") from None
+    try:
+        data = json.loads(text)
     except (ValueError, RecursionError):
         raise Problem(400, "The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise Problem(400, "The body must be a JSON object.")
+    if _LONE_SURROGATE_HINT.search(request.body) and not _is_unicode(data):
+        raise Problem(400, "The body holds an escaped lone surrogate (\\ud800-\\udfff), which is not text.")
     try:
         return op.body.model_validate(data)
     except PydanticError as error:
         raise _invalid(error, "body") from None
+
+
+_LONE_SURROGATE_HINT = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _is_unicode(data: Any) -> bool:
+    """False if a string anywhere in `data` holds a lone surrogate (JSON allows it; nothing downstream does)."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_query(op: Operation, request: ApiRequest) -> Any:

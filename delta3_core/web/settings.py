@@ -6,6 +6,7 @@ import streamlit as st
 
 from .. import accounts, keys
 from ..accounts import phone_verify
+from ..accounts import tokens as pat
 from ..errors import ValidationError
 from . import auth as webauth
 from .auth import act
@@ -77,3 +78,34 @@ def change_password(svc) -> None:
     old = st.session_state.pop("pw_old", "")
     act(lambda: webauth.change_password(svc, old, webauth.take_new_password("pw_new", "pw_repeat")),
         "Password changed. Every other device has been logged out.")
+
+
+# ---------------------------------------------------------------- API tokens
+
+NEW_TOKEN = "new_api_token"  # the secret of a token just made: shown on the next run, then dropped
+TOKEN_EXPIRY = {"30 days": 30, "90 days": 90, "1 year": 365, "Never": None}
+
+
+def create_token(svc) -> None:
+    """Make a personal access token from the form; keep its secret for one showing."""
+    name = st.session_state.pop("token_name", "")
+    days = TOKEN_EXPIRY.get(st.session_state.get("token_expiry", "90 days"), 90)
+
+    def make() -> str:
+        _record, secret = pat.create_token(svc.backend, _user_id(), name, days)
+        st.session_state[NEW_TOKEN] = secret
+        return name.strip()
+
+    act(make, lambda made: f"Token “{made}” created. Copy it now: it is not shown again.")
+
+
+def revoke_token(svc, token_id: str, name: str) -> None:
+    """Revoke one of the user's tokens."""
+    act(lambda: pat.revoke_token(svc.backend, _user_id(), token_id), f"Token “{name}” is revoked.")
+
+
+def date_text(timestamp: float) -> str:
+    """A date for people, e.g. 30 Nov 2026."""
+    import time
+
+    return time.strftime("%d %b %Y", time.gmtime(timestamp))

@@ -1,0 +1,1 @@
+"""`delta3`: the DELTA3 command line, a small client of the REST API (httpx)."""

@@ -1,0 +1,41 @@
+"""API rate limits, counted in the store so every replica shares them: per token, per account, per source.
+
+Requests with a token count against that token and against its account (several tokens do not multiply
+an account's allowance); requests without one (register, login) count against their source address.
+Each limit is per minute, in fixed windows; the 429 says when the window ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from typing import Any
+
+from .problems import Problem, retry_after
+
+WINDOW_S = 60
+
+
+def _digest(text: str) -> str:
+    # Counter keys never hold a token or an address in clear.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def counted_keys(settings: Any, call: Any) -> list[tuple[str, int, str]]:
+    """(counter key, limit, what is limited) for this call."""
+    if call.bearer is not None:
+        return [("api:token:" + _digest(call.token), settings.api_rate_per_token, "this token"),
+                ("api:account:" + call.user_id, settings.api_rate_per_account, "this account")]
+    source = call.request.remote_addr
+    return [("api:source:" + _digest(source), settings.api_rate_per_source, "your address")] if source else []
+
+
+def check_rate(services: Any, op: Any, request: Any, call: Any) -> None:
+    """Count this request; Problem 429 with Retry-After once a limit is passed."""
+    for key, limit, what in counted_keys(services.settings, call):
+        count = services.backend.records.incr_counter(key, WINDOW_S, 1)
+        if count > limit:
+            wait = WINDOW_S - (time.time() % WINDOW_S)
+            raise Problem(429, f"Too many requests from {what} ({limit} a minute); try again in "
+                               f"{math.ceil(wait)} seconds.", retry_after(wait))
