@@ -293,3 +293,19 @@ def test_local_store_is_capped_dropping_the_oldest_turns(tmp_path):
     assert sum(b.stat().st_size for b in blobs) <= UNDO_STORE_FACTOR * services.settings.quota_bytes
     assert undo_last(services, alice).restored == ["big.bin"] and ws.read_bytes("big.bin") == bytes([2]) * 600_000
     services.backend.records.close()
+
+
+def test_forget_deletes_every_checkpoint_and_kept_content(services, alice):
+    from delta3_core.checkpoints import forget
+
+    ws = workspace(services, alice)
+    recorder = Recorder(services, alice, "web", "one")
+    with recorder.changing(["a.txt"]):
+        ws.write_text("a.txt", "a")
+    recorder.commit()
+    forget(services, alice)
+    assert undoable(services, alice) == []
+    if services.settings.backend == "local":
+        assert not (services.settings.data_dir / "checkpoints" / alice).exists()
+    with pytest.raises(ConflictError):
+        undo_last(services, alice)

@@ -236,6 +236,14 @@ class LocalVersions:
             self.note(user_id, restored)
         return restored, kept
 
+    def drop(self, user_id: str) -> None:
+        """Delete everything kept for this user (their account is being deleted)."""
+        import shutil
+
+        with self._mutex:
+            shutil.rmtree(Path(self.files.root) / "checkpoints" / user_id, ignore_errors=True)
+            self._shadows.pop(user_id, None)
+
     # -- retention ------------------------------------------------------------------------
     def sweep(self, user_id: str, records: list[Any]) -> list[str]:
         """Drop content no kept checkpoint needs, then the oldest checkpoints while over the cap.

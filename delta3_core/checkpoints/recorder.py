@@ -159,3 +159,17 @@ class NullRecorder(Recorder):
 
     def commit(self) -> None:
         return None
+
+
+def forget(services: Any, user_id: str) -> None:
+    """Delete every checkpoint of a user and, locally, the old contents kept for them (account deletion).
+
+    On AWS the old contents are the object versions under the user's prefix: deleting the account's
+    files must delete every version of them too.
+    """
+    records = services.backend.records
+    while found := records.recent_checkpoints(user_id, 1000):
+        records.delete_checkpoints(user_id, [r.turn_id for r in found])
+    keeper = versions_for(services)
+    if isinstance(keeper, LocalVersions):
+        keeper.drop(user_id)
