@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,10 @@ def test_undo_button_reverts_the_turn(live_app_factory, fake_server, tmp_path):
             changes.get_by_text("Show the changes").click()
             expect(page.get_by_text("+print('goodbye')")).to_be_visible()
             expect(page.get_by_text("-print('hello')")).to_be_visible()
+            if os.environ.get("DELTA3_E2E_SHOTS"):
+                shots = Path(__file__).resolve().parents[1] / "test-artifacts"
+                shots.mkdir(exist_ok=True)
+                page.screenshot(path=str(shots / "e2e-undo-diff.png"), full_page=True)
             assert (workspace / "greet.py").read_text() == "print('goodbye')\n"
 
             page.get_by_role("button", name="Undo these changes").click()
