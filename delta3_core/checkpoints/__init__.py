@@ -8,9 +8,9 @@ turns, at most 30 days; see localstore.py and s3versions.py for where old conten
 from __future__ import annotations
 
 from .history import FileChange, FileVersion, file_versions, restore_version, text_diff, turn_diffs, version_content
-from .recorder import KEEP_TURNS, NullRecorder, Recorder, forget, sweep, versions_for
+from .recorder import KEEP_TURNS, Recorder, forget, sweep, versions_for
 from .undo import UndoResult, undo_last, undo_turn, undoable
 
-__all__ = ["KEEP_TURNS", "FileChange", "FileVersion", "NullRecorder", "Recorder", "UndoResult", "file_versions",
+__all__ = ["KEEP_TURNS", "FileChange", "FileVersion", "Recorder", "UndoResult", "file_versions",
            "forget", "restore_version", "sweep", "text_diff", "turn_diffs", "undo_last", "undo_turn", "undoable",
            "version_content", "versions_for"]

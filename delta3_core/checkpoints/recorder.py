@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 KEEP_TURNS = 50  # undo reaches back this many turns that changed files (and at most 30 days)
 MAX_CHANGES = 1000  # paths recorded per turn (a DynamoDB item holds 400 KB)
 UNDO_STORE_FACTOR = 2  # local: old contents (plus a copy of the current files) take at most 2x the quota
+GC_SPREAD = 16  # local: about one turn in 16 sweeps old checkpoints (the last hex digit of its id decides)
 _VERSIONS: WeakKeyDictionary = WeakKeyDictionary()
 
 
@@ -138,8 +139,6 @@ class Recorder:
         return record
 
 
-GC_SPREAD = 16  # local: about one turn in 16 sweeps old checkpoints (the last hex digit of its id decides)
-
 
 def sweep(services: Any, user_id: str) -> None:
     """Forget checkpoints past the newest KEEP_TURNS or over the size cap, and content no one needs."""
@@ -149,16 +148,6 @@ def sweep(services: Any, user_id: str) -> None:
     gone += versions_for(services).sweep(user_id, found[:KEEP_TURNS])
     if gone:
         records.delete_checkpoints(user_id, gone)
-
-
-class NullRecorder(Recorder):
-    """Records nothing: for tools run outside a chat turn."""
-
-    def __init__(self) -> None:
-        self.changes, self.lost, self.versions = {}, [], None
-
-    def commit(self) -> None:
-        return None
 
 
 def forget(services: Any, user_id: str) -> None:
