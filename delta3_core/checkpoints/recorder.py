@@ -139,7 +139,6 @@ class Recorder:
         return record
 
 
-
 def sweep(services: Any, user_id: str) -> None:
     """Forget checkpoints past the newest KEEP_TURNS or over the size cap, and content no one needs."""
     records = services.backend.records
