@@ -7,6 +7,7 @@ from delta3_core.errors import Delta3Error
 from delta3_core.executor import sandbox_status
 from delta3_core.web import auth as webauth
 from delta3_core.web import chat as chatview
+from delta3_core.web import undo as webundo
 from delta3_core.web.auth import plain
 from delta3_core.workspace import Workspace
 
@@ -43,7 +44,9 @@ if has_key and not messages and not starter:
     starters = intro.columns(len(chatview.STARTERS))
     for column, idea in zip(starters, chatview.STARTERS, strict=True):
         column.button(idea, width="stretch", on_click=st.session_state.update, kwargs={"starter": idea})
-chatview.render_history(workspace, messages)
+undoable = webundo.checkpoints(services, user.user_id, messages)
+chatview.render_history(workspace, messages,
+                        lambda checkpoint: webundo.show_changes(services, user.user_id, checkpoint, undoable))
 
 prompt = st.chat_input("Ask DELTA3 to write, run or fix code…", accept_file="multiple", disabled=not has_key)
 if (prompt and (prompt.text.strip() or prompt.files)) or starter:
@@ -58,7 +61,7 @@ if (prompt and (prompt.text.strip() or prompt.files)) or starter:
         if attached:
             st.caption("Attached: " + ", ".join(attached))
     events = agent.chat(services, user.user_id, text, channel="web", attachments=attached)
-    chatview.stream_answer(workspace, events)
+    chatview.stream_answer(workspace, events, after=lambda: webundo.show_latest(services, user.user_id))
 
 today = usage.usage_today(services.backend, user.user_id)  # after the answer, so it counts it
 st.sidebar.caption(f"Today: {today.get('tokens_in', 0):,} tokens in · {today.get('tokens_out', 0):,} out")

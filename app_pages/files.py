@@ -4,6 +4,7 @@ import streamlit as st
 
 from delta3_core.web import auth as webauth
 from delta3_core.web import files as webfiles
+from delta3_core.web import undo as webundo
 from delta3_core.workspace import Workspace
 
 services = webauth.services()
@@ -61,3 +62,4 @@ with actions[2].popover("Delete", icon=":material/delete:", width="stretch"):
     st.button("Delete for good", type="primary", on_click=webfiles.delete, args=(ws, path))
 actions[3].caption(f"{webfiles.human_size(info.size)} · changed {webfiles.listing_rows([info])[0]['Modified']}")
 webfiles.show_file(ws, path)
+webundo.show_history(services, user.user_id, path)

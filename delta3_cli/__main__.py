@@ -24,6 +24,8 @@ def parser() -> argparse.ArgumentParser:
     history = sub.add_parser("history", help="show the conversation")
     history.add_argument("--limit", type=int, default=20)
     history.set_defaults(run=commands.history)
+    sub.add_parser("undo", help="revert the file changes of the last turn that changed files (again: the one "
+                   "before)").set_defaults(run=commands.undo)
 
     files = sub.add_parser("files", help="workspace files").add_subparsers(dest="files_command", required=True)
     ls = files.add_parser("ls", help="list files")

@@ -92,6 +92,11 @@ def history(api: Api, args) -> None:
             _out(f"{message['role']} ({message['channel']}, {message['created_at']}):\n{message['content']}\n")
 
 
+def undo(api: Api, args) -> None:
+    """Revert the file changes of the newest turn not undone yet; say what was restored and kept."""
+    _out(api.call("POST", "/chat/undo").json()["message"])
+
+
 def files_ls(api: Api, args) -> None:
     """List files with their sizes, and the quota used."""
     listing = api.call("GET", "/files/list", params={"path": args.path}).json()

@@ -142,7 +142,15 @@ class Workspace:
         """Write a file atomically; QuotaExceededError (old file kept) if the quota would be exceeded."""
         path = validate_path(path)
         self._check_quota(path, len(data))
-        return self._files.write_bytes(self.user_id, path, bytes(data))
+        info = self._files.write_bytes(self.user_id, path, bytes(data))
+        self._changed(path)
+        return info
+
+    def _changed(self, *paths: str) -> None:
+        """Tell undo's local store which paths changed (its next code run reads them again)."""
+        from .checkpoints.localstore import note_changed  # late: checkpoints imports this module
+
+        note_changed(self._files, self.user_id, list(paths))
 
     def _check_quota(self, path: str, new_size: int) -> None:
         used = self.usage()
@@ -157,7 +165,9 @@ class Workspace:
 
     def delete(self, path: str) -> None:
         """Delete a file, or a folder with everything in it."""
-        self._files.delete(self.user_id, validate_path(path))
+        path = validate_path(path)
+        self._files.delete(self.user_id, path)
+        self._changed(path)
 
     def rename(self, src: str, dst: str) -> None:
         """Move or rename a file or folder."""
@@ -167,6 +177,7 @@ class Workspace:
         if dst.startswith(src + "/"):
             raise ValidationError("A folder cannot be moved inside itself.")
         self._files.rename(self.user_id, src, dst)
+        self._changed(src, dst)
 
     def make_dir(self, path: str) -> None:
         """Create a folder (and its parents)."""

@@ -101,3 +101,18 @@ def test_pyproject_installs_the_delta3_command():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     module, function = project["scripts"]["delta3"].split(":")
     assert module == "delta3_cli.__main__" and callable(getattr(__import__(module, fromlist=[function]), function))
+
+
+def test_undo_reverts_the_chat_turn_then_says_nothing_is_left(api, api_user, delta3, fake_gemini):
+    user = api.services.backend.records.find_user_by_email("ada@example.com")
+    keys.set_gemini_key(api.services.backend, user.user_id, "AIzaSyCliKey-0123456789")
+    assert delta3("login", "ada@example.com", DELTA3_PASSWORD=API_PASSWORD).returncode == 0
+    fake_gemini.enqueue(gemini_calls(gemini_call("write_file", {"path": "hello.py", "content": "print('hi')\n"})),
+                        gemini_text("I wrote hello.py."))
+    assert delta3("chat", "write hello.py").returncode == 0
+    done = delta3("undo")
+    assert done.returncode == 0, done.stderr
+    assert "restored hello.py" in done.stdout
+    assert [f["path"] for f in api_user.get("/files/list").json()["files"]] == []
+    again = delta3("undo")
+    assert again.returncode == 1 and again.stderr.startswith("delta3: Nothing left to undo")

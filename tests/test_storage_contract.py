@@ -482,3 +482,55 @@ def test_open_jobs_come_in_arrival_order(backend):
         records.enqueue_job(_job(f"j{i}", lane="sms:+1" if i % 2 else "sms:+2"), f"k{i}", 60)
     assert [j.job_id for j in records.open_jobs()] == [f"j{i}" for i in range(5)]
     assert [j.job_id for j in records.open_jobs(limit=2)] == ["j0", "j1"]
+
+# -- checkpoints (undo) ----------------------------------------------------------------------
+def test_checkpoints_newest_first_and_undone_once(backend):
+    from delta3_core.storage.base import CheckpointRecord
+
+    now = time.time()
+    for i in range(3):
+        backend.records.put_checkpoint("u1", CheckpointRecord(f"t{i}", now + i, {"changes": [{"path": f"f{i}"}]}))
+    backend.records.put_checkpoint("u2", CheckpointRecord("t9", now, {}))
+    found = backend.records.recent_checkpoints("u1", 2)
+    assert [c.turn_id for c in found] == ["t2", "t1"]
+    assert found[0].data == {"changes": [{"path": "f2"}]} and found[0].undone is None
+    assert backend.records.mark_checkpoint_undone("u1", "t2", {"by": "web"}) is True
+    assert backend.records.mark_checkpoint_undone("u1", "t2", {"by": "sms"}) is False  # only once
+    assert backend.records.mark_checkpoint_undone("u1", "missing", {"by": "sms"}) is False
+    assert backend.records.recent_checkpoints("u1", 1)[0].undone == {"by": "web"}
+    backend.records.mark_checkpoint_undone("u1", "t2", None)
+    assert backend.records.recent_checkpoints("u1", 1)[0].undone is None
+    backend.records.delete_checkpoints("u1", ["t2", "t0"])
+    assert [c.turn_id for c in backend.records.recent_checkpoints("u1", 10)] == ["t1"]
+    assert [c.turn_id for c in backend.records.recent_checkpoints("u2", 10)] == ["t9"]
+
+
+def test_checkpoints_older_than_the_retention_are_gone(backend):
+    from delta3_core.storage.base import CHECKPOINT_MAX_AGE_S, CheckpointRecord
+
+    now = time.time()
+    backend.records.put_checkpoint("u1", CheckpointRecord("t0", now - CHECKPOINT_MAX_AGE_S - 60, {}))
+    backend.records.put_checkpoint("u1", CheckpointRecord("t1", now, {}))
+    assert [c.turn_id for c in backend.records.recent_checkpoints("u1", 10)] == ["t1"]
+
+
+def test_racing_undo_marks_are_won_once(backend, request):
+    from delta3_core.storage.base import CheckpointRecord
+
+    if "local" not in request.node.callspec.id:
+        pytest.skip("moto does not make a conditional update atomic across threads (DynamoDB does)")
+
+    backend.records.put_checkpoint("u1", CheckpointRecord("t0", time.time(), {}))
+    gate = threading.Barrier(4)
+    wins = []
+
+    def mark(n):
+        gate.wait()
+        wins.append(backend.records.mark_checkpoint_undone("u1", "t0", {"by": n}))
+
+    threads = [threading.Thread(target=mark, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(wins) == [False, False, False, True]

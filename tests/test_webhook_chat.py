@@ -272,3 +272,20 @@ def test_a_chat_with_parallel_tool_calls_passes_the_strict_fake_by_sms(sam, chat
     assert fake_gemini.violations == []  # signatures came back, every call was answered
     assert all("includeThoughts" not in str(r.body) and "include_thoughts" not in str(r.body)
                for r in fake_gemini.generate_requests)
+
+
+def test_undo_by_sms_reverts_the_last_turns_then_says_nothing_is_left(sam, chat_app, fake_gemini):
+    services = chat_app.extensions["delta3_sms"].services
+    ws = Workspace(services.backend, chat_app.user.user_id, services.settings.quota_bytes)
+    ws.write_text("app.py", "v0")
+    for version in ("v1", "v2"):
+        fake_gemini.enqueue(gemini_calls(gemini_call("write_file", {"path": "app.py", "content": version})),
+                            gemini_text("Saved."))
+        assert sam.reply(f"make it {version}") == ["Saved."]
+    assert sam.reply("UNDO") == ['Undid the file changes of that turn (your message "make it v2"): restored app.py.']
+    assert ws.read_text("app.py") == "v1"
+    assert "restored app.py" in sam.reply("undo")[0] and ws.read_text("app.py") == "v0"
+    assert sam.reply("Undo")[0].startswith("Nothing left to undo")
+    assert ws.read_text("app.py") == "v0"
+    notes = [m for m in history.recent(services.backend, chat_app.user.user_id) if m.meta.get("undo")]
+    assert [m.channel for m in notes] == ["sms", "sms"]

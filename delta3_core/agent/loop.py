@@ -12,6 +12,7 @@ from typing import Any
 from google.genai import types
 
 from .. import budget, history, keys, usage
+from ..checkpoints import Recorder
 from ..errors import DailyLimitError, Delta3Error, ModelError
 from ..storage.base import Message
 from ..tools import ToolContext, ToolResult, declarations, run_tool
@@ -53,6 +54,7 @@ class Turn:
     thinking: str | None = None
     include_thoughts: bool = False
     notice: str = ""
+    changes: Any = None  # the checkpoints.Recorder of this turn's file changes (for undo)
 
     @property
     def usage(self) -> dict[str, int]:
@@ -75,6 +77,7 @@ class Turn:
         self.saved = True
         if self.thoughts:
             meta = {"thoughts": self.thoughts[:THOUGHTS_KEPT], **meta}
+        meta = {**meta, **self._checkpoint()}
         reply = Message("assistant", answer, self.channel, meta={"usage": self.usage, "images": self.images, **meta})
         try:
             history.append(self.services.backend, self.user_id, [self.user_message, *self.records, reply])
@@ -90,6 +93,22 @@ class Turn:
                 log.warning("could not count the usage of user %s: %s", self.user_id, exc)
         return None
 
+    def _checkpoint(self) -> dict[str, Any]:
+        """Store the checkpoint of the files this turn changed; what the reply's meta says about it."""
+        if self.changes is None:
+            return {}
+        try:
+            record = self.changes.commit()
+        except Delta3Error as exc:  # the files are changed and kept; only undo of this turn is lost
+            log.warning("could not save the checkpoint of user %s: %s", self.user_id, exc)
+            return {}
+        if record is None:
+            return {}
+        from ..checkpoints.history import change_kind
+
+        return {"checkpoint": {"turn": record.turn_id, "files": [
+            {"path": c["path"], "kind": change_kind(c)} for c in record.data["changes"]]}}
+
 
 def run_turn(services: Any, user_id: str, text: str, channel: str = "web", attachments: Iterable[str] = (),
              model_factory: ModelFactory | None = None) -> Iterator[Event]:
@@ -100,6 +119,7 @@ def run_turn(services: Any, user_id: str, text: str, channel: str = "web", attac
         return
     meta = {"attachments": attachments} if attachments else {}
     turn = Turn(services, user_id, channel, Message("user", text, channel, time.time(), meta))
+    turn.changes = Recorder(services, user_id, channel, text)
     try:
         for event in _converse(turn, attachments, model_factory or _gemini):
             if isinstance(event, Final):
@@ -205,7 +225,7 @@ def _prepare(turn: Turn, attachments: list[str], model_factory: ModelFactory
     turn.include_thoughts = turn.channel == "web" and choice.supports_thinking
     model = _make_model(turn, model_factory, choice.name)
     turn.notice = choice.notice
-    ctx = ToolContext(services, turn.user_id)
+    ctx = ToolContext(services, turn.user_id, turn.changes)
     contents = history_contents(history.context(services.backend, turn.user_id))
     message = _user_content(ctx, turn.user_message.content, attachments)
     if contents and contents[-1].role == "user":  # the last turn failed: one user turn with both messages

@@ -16,7 +16,7 @@ from .problems import Problem
 __all__ = ["OPERATIONS", "ApiRequest", "Call", "Model", "Operation", "Problem", "Reply", "dispatch",
            "load_operations", "operation"]
 
-NOUNS = ("auth", "account", "tokens", "files", "transfer", "chat", "turns", "history", "models")
+NOUNS = ("auth", "account", "tokens", "files", "transfer", "chat", "turns", "history", "models", "undo")
 
 
 def load_operations() -> list[Operation]:

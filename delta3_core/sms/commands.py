@@ -9,7 +9,7 @@ STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT
 START_WORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO", "COMMANDS"})
 # Commands that are the whole message: "clear the cache in my script" stays a chat message.
-SINGLE_WORD = {"CLEAR": "clear", "UNLINK": "unlink", "MORE": "more", "MODEL": "model"}
+SINGLE_WORD = {"CLEAR": "clear", "UNLINK": "unlink", "MORE": "more", "MODEL": "model", "UNDO": "undo"}
 # Commands with a fixed number of arguments; with another count they are chat (or usage help when unlinked).
 WITH_ARGS = {"REGISTER": ("register", 2), "LINK": ("link", 2), "KEY": ("key", 1), "MODEL": ("model", 1)}
 USAGE = {

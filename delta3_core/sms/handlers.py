@@ -14,7 +14,8 @@ log = logging.getLogger("delta3.sms")
 
 OPTOUT_TTL_S = 10 * 365 * 24 * 3600  # an opt-out lasts until START
 HELP_TEXT = ("DELTA3 commands: REGISTER <email> <password> | LINK <email> <password> | KEY <gemini-key> | "
-             "MODEL (see or switch: MODEL <name>) | CLEAR (forget the chat) | MORE (rest of a long answer) | "
+             "MODEL (see or switch: MODEL <name>) | CLEAR (forget the chat) | UNDO (revert the last file changes) | "
+             "MORE (rest of a long answer) | "
              "UNLINK | STOP | HELP. "
              "Anything else is a message to the assistant.")
 UNLINKED_TEXT = ("This phone is not linked to a DELTA3 account. Text REGISTER <email> <password> to create one, "
@@ -95,6 +96,10 @@ def _dispatch(services, phone: str, command: Command, observe=None) -> SmsReply:
         return _more(services, more_key(phone, user.user_id))
     if name == "model":
         return _model(services, user, *command.args)
+    if name == "undo":
+        from ..checkpoints import undo_last
+
+        return SmsReply.text(undo_last(services, user.user_id, channel="sms").message())
     return _chat(services, phone, user, command, observe)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 HISTORY_KEEP = 100  # messages kept per user; older ones are trimmed on append
+CHECKPOINT_MAX_AGE_S = 30 * 24 * 3600  # undo reaches back at most 30 days (and 50 turns)
 
 
 @dataclass
@@ -44,6 +45,16 @@ class Message:
     created_at: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
     seq: int = 0  # set by the store: strictly increasing per user
+
+
+@dataclass
+class CheckpointRecord:
+    """One turn's file changes for undo; `turn_id` sorts by time; `undone` is set once, when undone."""
+
+    turn_id: str
+    created_at: float
+    data: dict[str, Any] = field(default_factory=dict)
+    undone: dict[str, Any] | None = None
 
 
 @dataclass
@@ -138,6 +149,18 @@ class RecordStore(Protocol):
 
     def usage_rows(self, user_id: str, first_day: str) -> list[UsageRow]:
         """The user's rows from `first_day` on, by day then model."""
+
+    # -- checkpoints (undo) --
+    def put_checkpoint(self, user_id: str, record: CheckpointRecord) -> None:
+        """Store one turn's checkpoint (kept at most CHECKPOINT_MAX_AGE_S)."""
+
+    def recent_checkpoints(self, user_id: str, limit: int) -> list[CheckpointRecord]:
+        """The newest `limit` checkpoints, newest first."""
+
+    def mark_checkpoint_undone(self, user_id: str, turn_id: str, undone: dict[str, Any] | None) -> bool:
+        """Set `undone` only if not set yet (True if this call set it); None clears it. Atomic."""
+
+    def delete_checkpoints(self, user_id: str, turn_ids: list[str]) -> None: ...
 
 
 class FileStore(Protocol):

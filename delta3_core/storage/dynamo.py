@@ -16,6 +16,7 @@ Item layout (pk / sk: attributes):
     USER#<id>     / SESSION#<sha256> ttl               (finds a deleted account's sessions)
     USER#<id>     / USAGE#<day>#<model>  tokens_in, tokens_out, tokens_thinking, requests, ttl (90 days)
     PURGE         / USER#<id>        queued_at, phone  (a deleted account whose data is still being removed)
+    USER#<id>     / CKPT#<turn id>   created_at, data (JSON text), undone (JSON text), ttl   (undo checkpoints)
 
 Everything else of one user lives under pk USER#<id>, so purging a deleted account is one Query.
 
@@ -32,9 +33,16 @@ from typing import Any
 
 from ..errors import ConflictError, NotFoundError, StorageError
 from . import dynamo_jobs
-from .base import HISTORY_KEEP, AccessTokenRecord, Message, SessionRecord, UserRecord
+from .base import (
+    HISTORY_KEEP,
+    AccessTokenRecord,
+    Message,
+    SessionRecord,
+    UserRecord,
+)
 from .codec import USER_FIELDS, check_changes, dump_meta, load_meta, stamped, user_from_dict
 from .dynamo_accounts import DynamoAccountsMixin
+from .dynamo_checkpoints import DynamoCheckpointsMixin
 from .dynamo_items import (
     FAILED,
     ConditionFailed,
@@ -48,7 +56,7 @@ from .dynamo_items import (
 )
 
 
-class DynamoRecordStore(DynamoAccountsMixin, DynamoTable):
+class DynamoRecordStore(DynamoAccountsMixin, DynamoCheckpointsMixin, DynamoTable):
     """RecordStore on one DynamoDB table (layout in the module docstring)."""
 
     # -- users ------------------------------------------------------------------------

@@ -13,9 +13,16 @@ from typing import Any
 
 from ..errors import ConflictError, NotFoundError, StorageError
 from . import sqlite_jobs
-from .base import HISTORY_KEEP, AccessTokenRecord, Message, SessionRecord, UserRecord
+from .base import (
+    HISTORY_KEEP,
+    AccessTokenRecord,
+    Message,
+    SessionRecord,
+    UserRecord,
+)
 from .codec import check_changes, dump_meta, load_meta, stamped, user_from_dict
 from .sqlite_accounts import SqliteAccountsMixin
+from .sqlite_checkpoints import SqliteCheckpointsMixin
 
 BUSY_TIMEOUT_MS = 10_000
 # Named migrations, applied once each in order and recorded in the `migrations` table.
@@ -57,13 +64,18 @@ MIGRATIONS: list[tuple[str, str]] = [
             PRIMARY KEY (user_id, day, model)) WITHOUT ROWID;
     """),
     sqlite_jobs.MIGRATION,
+    ("005_undo_checkpoints", """
+        CREATE TABLE checkpoints (
+            user_id TEXT NOT NULL, turn_id TEXT NOT NULL, created_at REAL NOT NULL, data TEXT NOT NULL,
+            undone TEXT, PRIMARY KEY (user_id, turn_id)) WITHOUT ROWID;
+    """),
 ]
 _USER_COLUMNS = ("user_id", "email", "password_hash", "created_at", "sessions_valid_after",
                  "gemini_key_ct", "model", "phone", "prefs")
 _FAILED = "The local database failed, so nothing was saved; please try again."
 
 
-class SqliteRecordStore(SqliteAccountsMixin):
+class SqliteRecordStore(SqliteAccountsMixin, SqliteCheckpointsMixin):
     """RecordStore on SQLite; one connection per thread, writes in BEGIN IMMEDIATE transactions."""
 
     def __init__(self, db_path: Path | str, connection_factory: type[sqlite3.Connection] | None = None):

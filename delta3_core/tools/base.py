@@ -23,6 +23,16 @@ class ToolContext:
 
     services: Any
     user_id: str
+    changes: Any = None  # the turn's checkpoints.Recorder (made here, never committed, if not given)
+
+    @property
+    def recorder(self) -> Any:
+        """Where file-changing tools report what they change, for undo (and to keep its store current)."""
+        if self.changes is None:
+            from ..checkpoints import Recorder
+
+            self.changes = Recorder(self.services, self.user_id)
+        return self.changes
 
     @property
     def workspace(self) -> Workspace:

@@ -13,5 +13,6 @@ def delete_file(ctx: ToolContext, path: str) -> ToolResult:
         path: File or folder path relative to the workspace root.
     """
     path = validate_path(path)
-    ctx.workspace.delete(path)
+    with ctx.recorder.changing([path], folders=True):
+        ctx.workspace.delete(path)
     return ToolResult(True, f"Deleted {path}.")

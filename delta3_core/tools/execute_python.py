@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import ToolContext, ToolResult
-from .runs import report
+from .runs import run_code
 
 
 def execute_python(ctx: ToolContext, code: str) -> ToolResult:
@@ -16,4 +16,4 @@ def execute_python(ctx: ToolContext, code: str) -> ToolResult:
     Args:
         code: The Python source to run, as a complete program; print what you want to see.
     """
-    return report(ctx.services.executor.run(ctx.user_id, "python", code))
+    return run_code(ctx, "python", code)

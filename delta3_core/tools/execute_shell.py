@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import ToolContext, ToolResult
-from .runs import report
+from .runs import run_code
 
 
 def execute_shell(ctx: ToolContext, command: str) -> ToolResult:
@@ -14,4 +14,4 @@ def execute_shell(ctx: ToolContext, command: str) -> ToolResult:
     Args:
         command: The command line to run, e.g. "python -m pytest -q" or "ls -la".
     """
-    return report(ctx.services.executor.run(ctx.user_id, "shell", command))
+    return run_code(ctx, "shell", command)

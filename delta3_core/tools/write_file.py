@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..workspace import validate_path
 from .base import ToolContext, ToolResult
 
 
@@ -12,5 +13,7 @@ def write_file(ctx: ToolContext, path: str, content: str) -> ToolResult:
         path: File path relative to the workspace root, e.g. "calculator.py" or "src/app.py".
         content: The complete new content of the file.
     """
-    info = ctx.workspace.write_text(path, content)
+    path = validate_path(path)
+    with ctx.recorder.changing([path]):
+        info = ctx.workspace.write_text(path, content)
     return ToolResult(True, f"Wrote {info.size} bytes to {info.path}.")

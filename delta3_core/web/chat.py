@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import streamlit as st
@@ -171,8 +171,9 @@ def split_error(content: str, meta: dict[str, Any]) -> tuple[str, str]:
     return text, problem
 
 
-def render_history(ws: Workspace, messages: Iterable[Message]) -> None:
-    """Draw the conversation as chat bubbles."""
+def render_history(ws: Workspace, messages: Iterable[Message],
+                   on_checkpoint: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """Draw the conversation as chat bubbles; `on_checkpoint` draws a turn's file changes (undo)."""
     for speaker, group in group_turns(messages):
         with st.chat_message(speaker, avatar=AVATARS[speaker]):
             tools: list[Message] = []
@@ -197,6 +198,8 @@ def render_history(ws: Workspace, messages: Iterable[Message]) -> None:
                 show_images(ws, meta.get("images") or ())
                 if usage := format_usage(meta.get("usage")):
                     st.caption(usage)
+                if on_checkpoint and meta.get("checkpoint"):
+                    on_checkpoint(meta["checkpoint"])
             for tool in tools:  # calls of a turn that ended without an answer
                 _show_tool(tool)
 
@@ -221,8 +224,11 @@ class _LiveText:
         return text
 
 
-def stream_answer(ws: Workspace, events: Iterator[Any]) -> None:
-    """Draw an answer live: text as it streams, each tool call in a status box, then images and usage."""
+def stream_answer(ws: Workspace, events: Iterator[Any], after: Callable[[], None] | None = None) -> None:
+    """Draw an answer live: text as it streams, each tool call in a status box, then images and usage.
+
+    `after` draws more in the answer's bubble once the turn is saved (its changed files, for undo).
+    """
     from ..agent.events import ErrorEvent, Final, TextDelta, ThoughtDelta, ToolFinished, ToolStarted
 
     live, running, shown_text, made = _LiveText(), {}, "", []
@@ -262,6 +268,8 @@ def stream_answer(ws: Workspace, events: Iterator[Any]) -> None:
                     live.close()
                     show_images(ws, made)
                     st.error(plain(event.message))
+            if after is not None:
+                after()
         except Delta3Error as error:
             live.close()
             st.error(plain(str(error)))
