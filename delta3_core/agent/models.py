@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .. import accounts, keys
+from .. import accounts, keys, store_keys
 from ..errors import Delta3Error, ModelError, NotFoundError, ValidationError
 from ..storage.base import UserRecord
 from . import model as _model
@@ -74,7 +73,7 @@ def list_models(services: Any, user_id: str) -> ModelList:
     api_key = keys.gemini_key_of(services.backend, user)
     if not api_key:
         return list_models_without_key(services.settings)
-    cache_key = _cache_key(user_id, api_key)
+    cache_key = store_keys.models_cache(user_id, api_key)
     cached = _read_cache(services, cache_key)
     if cached is not None:
         return _assemble(services.settings.model, cached["models"], live=cached["live"])
@@ -177,7 +176,7 @@ def replacement_for(services: Any, user_id: str, gone: str) -> tuple[str | None,
     api_key = keys.gemini_key_of(services.backend, user)
     if api_key:
         with contextlib.suppress(Delta3Error):
-            services.backend.records.delete_value(_cache_key(user_id, api_key))
+            services.backend.records.delete_value(store_keys.models_cache(user_id, api_key))
     chosen = user.model == gone
     if chosen:
         accounts.set_model(services.backend, user_id, None)
@@ -230,11 +229,6 @@ def _user(services: Any, user_id: str) -> UserRecord:
     if user is None:
         raise NotFoundError("Your account could not be found; please log in again.")
     return user
-
-
-def _cache_key(user_id: str, api_key: str) -> str:
-    # Per key too: a new key may see other models, and the old key's list must not serve it.
-    return f"models:{user_id}:{hashlib.sha256(api_key.encode()).hexdigest()[:16]}"
 
 
 def _read_cache(services: Any, key: str) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
-from .. import accounts
+from .. import accounts, store_keys
 from ..errors import Delta3Error, ValidationError
 from ..turns.host import TurnHost
 from ..turns.jobs import JobRecord, LeaseLost
@@ -70,7 +70,7 @@ def admit(services, inbound: Inbound, command: Command) -> SmsReply | None:
         return SmsReply()  # opted out: say nothing until START
     if carrier_keyword:
         return None  # opting in or out must always work, whatever the limits
-    count = records.incr_counter(f"sms:rate:phone:{phone}", RATE_WINDOW_S)
+    count = records.incr_counter(store_keys.sms_rate_phone(phone), RATE_WINDOW_S)
     if count > settings.sms_rate_per_phone:
         # Only the first refusal is answered: replying to every message of a flood would be a flood too.
         if count == settings.sms_rate_per_phone + 1:
@@ -78,8 +78,8 @@ def admit(services, inbound: Inbound, command: Command) -> SmsReply | None:
                 f"You are sending messages faster than I can answer (limit {settings.sms_rate_per_phone} "
                 "a minute). Please wait a minute and try again."))
         return SmsReply()
-    if records.incr_counter("sms:rate:global", RATE_WINDOW_S) > settings.sms_rate_global:
-        if records.claim(f"sms:busy:{phone}", RATE_WINDOW_S):
+    if records.incr_counter(store_keys.sms_rate_global(), RATE_WINDOW_S) > settings.sms_rate_global:
+        if records.claim(store_keys.sms_busy(phone), RATE_WINDOW_S):
             return _once(records, inbound, SmsReply.text(BUSY_TEXT))
         return SmsReply()
     if len(inbound.body) > MAX_BODY_CHARS:
@@ -90,14 +90,9 @@ def admit(services, inbound: Inbound, command: Command) -> SmsReply | None:
     return None
 
 
-def claim_key(sid: str) -> str:
-    """The record that marks a MessageSid as taken (for SEEN_TTL_S)."""
-    return f"sms:sid:{sid}"
-
-
 def _once(records, inbound: Inbound, reply: SmsReply) -> SmsReply:
     """`reply` for the first delivery of this MessageSid; silence for a replay."""
-    if not records.claim(claim_key(inbound.sid), SEEN_TTL_S):
+    if not records.claim(store_keys.sms_seen(inbound.sid), SEEN_TTL_S):
         log.info("sms %s: already handled, ignoring the replay", inbound.sid)
         return SmsReply()
     return reply
@@ -134,7 +129,7 @@ class SmsChannel:
             return _once(self.services.backend.records, inbound, self.process(inbound.phone, command))
         job = new_job(inbound.sid, inbound.phone, inbound.to, inbound.body)
         # The claim and the job are one write: a message is either taken and durable, or not taken at all.
-        if not self.services.backend.records.enqueue_job(job, claim_key(inbound.sid), SEEN_TTL_S):
+        if not self.services.backend.records.enqueue_job(job, store_keys.sms_seen(inbound.sid), SEEN_TTL_S):
             return self._replayed(inbound)
         if command.name != "chat":  # quick: run it within this request when the phone has nothing before it
             try:

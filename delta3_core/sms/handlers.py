@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from .. import accounts, history, keys
+from .. import accounts, history, keys, store_keys
 from ..errors import Delta3Error, ModelError, StorageError, ValidationError
 from .commands import USAGE, Command, mask_email
 from .paging import PAGE_TTL_S, first_page, next_page, save_pages, split_text
@@ -36,19 +36,13 @@ class SmsReply:
         return cls([message])
 
 
-def optout_key(phone: str) -> str:
-    """Record key that marks a phone as opted out."""
-    return f"sms:optout:{phone}"
-
-
-def more_key(phone: str, user_id: str) -> str:
-    """Record key of the pages kept for MORE: per account too, so a phone that changes hands shows none."""
-    return f"sms:more:{phone}:{user_id}"
+# Kept by name for accounts/deletion.py.
+more_key = store_keys.sms_more
 
 
 def is_opted_out(services, phone: str) -> bool:
     """True when this phone texted STOP and not START since."""
-    return services.backend.records.get_value(optout_key(phone)) is not None
+    return services.backend.records.get_value(store_keys.sms_optout(phone)) is not None
 
 
 def run_command(services, phone: str, command: Command, observe=None) -> SmsReply:
@@ -66,10 +60,10 @@ def _dispatch(services, phone: str, command: Command, observe=None) -> SmsReply:
     records = services.backend.records
     name = command.name
     if name == "stop":
-        records.put_value(optout_key(phone), "1", OPTOUT_TTL_S)
+        records.put_value(store_keys.sms_optout(phone), "1", OPTOUT_TTL_S)
         return SmsReply.text("You are unsubscribed from DELTA3 and will get no more messages. Text START to resume.")
     if name == "start":
-        records.delete_value(optout_key(phone))
+        records.delete_value(store_keys.sms_optout(phone))
         return SmsReply.text("You are subscribed to DELTA3 again. Text HELP for the commands.")
     if name == "help":
         return SmsReply.text(HELP_TEXT)
@@ -86,14 +80,14 @@ def _dispatch(services, phone: str, command: Command, observe=None) -> SmsReply:
         return _save_key(services, user, command.args[0])
     if name == "clear":
         history.clear(services.backend, user.user_id)
-        records.delete_value(more_key(phone, user.user_id))
+        records.delete_value(store_keys.sms_more(phone, user.user_id))
         return SmsReply.text("Chat history cleared. Your files are kept.")
     if name == "unlink":
         accounts.unlink_phone(services.backend, user.user_id)
-        records.delete_value(more_key(phone, user.user_id))
+        records.delete_value(store_keys.sms_more(phone, user.user_id))
         return SmsReply.text(f"This phone is no longer linked to {mask_email(user.email)}.")
     if name == "more":
-        return _more(services, more_key(phone, user.user_id))
+        return _more(services, store_keys.sms_more(phone, user.user_id))
     if name == "model":
         return _model(services, user, *command.args)
     if name == "undo":
@@ -200,7 +194,7 @@ def chat_reply(services, phone: str, user, reply) -> SmsReply:
     parts = split_text(text or "(The assistant gave no answer; try rephrasing.)")
     now, later = first_page(parts)
     try:
-        _keep_pages(services.backend.records, more_key(phone, user.user_id), later, len(parts))
+        _keep_pages(services.backend.records, store_keys.sms_more(phone, user.user_id), later, len(parts))
     except StorageError as error:  # the answer is ready: send it even if the rest cannot be kept for MORE
         log.warning("could not keep the MORE pages: %s", error)
         if later:

@@ -11,9 +11,8 @@ from typing import Any
 
 from google.genai import types
 
-from ..workspace import Workspace
+from ..workspace import IMAGE_EXTENSIONS, Workspace
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
 _SCHEMA_TYPES = {str: "STRING", int: "INTEGER", float: "NUMBER", bool: "BOOLEAN"}
 
 
