@@ -9,6 +9,7 @@ import time
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from ..errors import AuthError, ValidationError
+from ..storage.codec import workspace_prefix
 
 log = logging.getLogger("delta3.media")
 
@@ -56,7 +57,7 @@ def media_url(services, user_id: str, path: str, ttl_s: int = MEDIA_TTL_S) -> st
 
         # SigV4 links carry their lifetime (X-Amz-Expires) and work in every region.
         return boto3.client("s3", config=Config(signature_version="s3v4")).generate_presigned_url(
-            "get_object", Params={"Bucket": settings.bucket, "Key": f"users/{user_id}/workspace/{path}"},
+            "get_object", Params={"Bucket": settings.bucket, "Key": workspace_prefix(user_id) + path},
             ExpiresIn=ttl_s)
     if not settings.public_url:
         raise ValidationError("DELTA3_PUBLIC_URL is not set, so images cannot be sent by MMS.")

@@ -16,8 +16,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from ...storage.codec import workspace_prefix
 from ..contract import ExecutorError, Limits, RunResult, ValidationError, check_request
-from ..sync.synced_run import workspace_prefix
 from .credentials import CredentialMinter, role_arn_from
 from .protocol import EVENT_VERSION
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ...storage.codec import workspace_prefix
 from ..contract import ExecutorError
-from ..sync.synced_run import workspace_prefix
 
 SESSION_SECONDS = 900  # STS minimum
 MAX_SESSION_SECONDS = 3600  # a role's default MaxSessionDuration

@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ...storage.codec import check_user_id
+from ...storage.codec import check_user_id, workspace_prefix
 from ..contract import ExecutorError, RunResult
 from ..supervisor.scan import DEEP_NOTE
 from .s3 import S3Sync, SyncReport, load_manifest, save_manifest
@@ -31,11 +31,6 @@ class Slot:
     manifest_path: Path
     scratch: Path
     warm: bool
-
-
-def workspace_prefix(user_id: str) -> str:
-    """S3 key prefix of a user's workspace (the storage layer's layout)."""
-    return f"users/{check_user_id(user_id)}/workspace/"
 
 
 @contextlib.contextmanager
