@@ -101,16 +101,11 @@ class S3Sync:
     def listing(self) -> dict[str, tuple[str, int]]:
         """Every object under the prefix as {relative path: (etag, size)}; folder markers end in '/'."""
         objects: dict[str, tuple[str, int]] = {}
-        token = None
-        while True:
-            args = {"Bucket": self.bucket, "Prefix": self.prefix, **({"ContinuationToken": token} if token else {})}
-            page = self.client.list_objects_v2(**args)
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
             self._count()
             for obj in page.get("Contents", []):
                 objects[obj["Key"][len(self.prefix):]] = (obj["ETag"], obj["Size"])
-            if not page.get("IsTruncated"):
-                return objects
-            token = page["NextContinuationToken"]
+        return objects
 
     def restore(self, root: Path, manifest: dict[str, Entry], scratch: Path) -> dict[str, Entry]:
         """Make `root` equal to S3, downloading only what differs from `manifest`; return the new manifest."""
