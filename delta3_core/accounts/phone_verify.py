@@ -7,9 +7,14 @@ import hmac
 import json
 import logging
 import secrets
+from typing import TYPE_CHECKING
 
 from .. import accounts, store_keys
 from ..errors import ConflictError, Delta3Error, ThrottledError, ValidationError
+
+if TYPE_CHECKING:
+    from delta3_core.config import Settings
+    from delta3_core.services import Services
 
 log = logging.getLogger("delta3.web")
 
@@ -27,7 +32,7 @@ def _code_hash(secret: str, user_id: str, phone: str, code: str) -> str:
     return hmac.new(secret.encode(), f"{user_id}|{phone}|{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def send_code(services, user_id: str, phone: str) -> str:
+def send_code(services: Services, user_id: str, phone: str) -> str:
     """Text a code to `phone` (E.164 after normalising) and remember it for 10 minutes; return the number."""
     settings, records = services.settings, services.backend.records
     phone = accounts.normalize_phone(phone)
@@ -43,7 +48,7 @@ def send_code(services, user_id: str, phone: str) -> str:
     return phone
 
 
-def send_sms(settings, phone: str, body: str) -> None:
+def send_sms(settings: Settings, phone: str, body: str) -> None:
     """Text `body` to `phone` through Twilio; Delta3Error (a plain sentence) if it cannot be sent."""
     from twilio.base.exceptions import TwilioException
 
@@ -56,13 +61,13 @@ def send_sms(settings, phone: str, body: str) -> None:
         raise Delta3Error("The code could not be sent to that number; check it and try again.") from None
 
 
-def pending_phone(services, user_id: str) -> str | None:
+def pending_phone(services: Services, user_id: str) -> str | None:
     """The number a code was sent to and is still waiting for, if any."""
     raw = services.backend.records.get_value(store_keys.phone_verify(user_id))
     return json.loads(raw)["phone"] if raw else None
 
 
-def confirm_code(services, user_id: str, code: str) -> str:
+def confirm_code(services: Services, user_id: str, code: str) -> str:
     """Check the code and link the phone; return it. ValidationError for a wrong or expired code."""
     records = services.backend.records
     raw = records.get_value(store_keys.phone_verify(user_id))
@@ -81,6 +86,6 @@ def confirm_code(services, user_id: str, code: str) -> str:
     return accounts.link_phone(services.backend, user_id, record["phone"])
 
 
-def cancel(services, user_id: str) -> None:
+def cancel(services: Services, user_id: str) -> None:
     """Forget a pending code."""
     services.backend.records.delete_value(store_keys.phone_verify(user_id))

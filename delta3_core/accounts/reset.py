@@ -12,7 +12,7 @@ import hmac
 import json
 import logging
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import store_keys
 from ..errors import AuthError, Delta3Error, NotFoundError, ValidationError
@@ -20,6 +20,9 @@ from ..storage.base import UserRecord
 from . import clock
 from .passwords import check_password_policy, hash_password, normalize_email
 from .throttle import check_throttle, forget_failures, record_failure, throttle_keys
+
+if TYPE_CHECKING:
+    from delta3_core.services import Services
 
 log = logging.getLogger("delta3.accounts")
 
@@ -38,7 +41,7 @@ def _code_hash(secret: str, user_id: str, code: str) -> str:
     return hmac.new(secret.encode(), f"reset|{user_id}|{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def _store_code(services: Any, user: UserRecord, ttl_s: int) -> str:
+def _store_code(services: Services, user: UserRecord, ttl_s: int) -> str:
     code = f"{secrets.randbelow(10**6):06d}"
     record = {"user_id": user.user_id, "hash": _code_hash(services.settings.secret_key, user.user_id, code),
               "tries": 0, "expires_at": clock.now() + ttl_s}
@@ -46,7 +49,7 @@ def _store_code(services: Any, user: UserRecord, ttl_s: int) -> str:
     return code
 
 
-def request_reset(services: Any, email: str, source: str | None = None) -> None:
+def request_reset(services: Services, email: str, source: str | None = None) -> None:
     """Text a code to the account's linked phone, if there is one; the same outcome for any email.
 
     ValidationError only for text that is not an email address; ThrottledError after too many requests.
@@ -68,7 +71,7 @@ def request_reset(services: Any, email: str, source: str | None = None) -> None:
         log.warning("password reset SMS not sent: %s", exc)
 
 
-def operator_code(services: Any, email: str) -> str:
+def operator_code(services: Services, email: str) -> str:
     """A one-time code (valid 1 hour) for the operator to pass on; NotFoundError if there is no such account."""
     email = normalize_email(email)
     user = services.backend.records.find_user_by_email(email)
@@ -77,7 +80,8 @@ def operator_code(services: Any, email: str) -> str:
     return _store_code(services, user, OPERATOR_CODE_TTL_S)
 
 
-def confirm_reset(services: Any, email: str, code: str, new_password: str, source: str | None = None) -> UserRecord:
+def confirm_reset(services: Services, email: str, code: str, new_password: str,
+                  source: str | None = None) -> UserRecord:
     """Set a new password with a valid code; revoke every session and token. AuthError for a wrong code."""
     records = services.backend.records
     try:

@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from .. import accounts, store_keys
 from ..errors import Delta3Error, ValidationError
@@ -15,6 +16,9 @@ from ..turns.workers import finish_inline
 from .commands import Command, mask_phone, parse_command, redact
 from .durable import CHANNEL, job_id_for, new_job
 from .handlers import SmsReply, is_opted_out, run_command
+
+if TYPE_CHECKING:
+    from delta3_core.services import Services
 
 log = logging.getLogger("delta3.sms")
 
@@ -52,7 +56,7 @@ def read_inbound(form: Mapping[str, str]) -> Inbound:
                    body=form.get("Body") or "", num_media=num_media)
 
 
-def admit(services, inbound: Inbound, command: Command) -> SmsReply | None:
+def admit(services: Services, inbound: Inbound, command: Command) -> SmsReply | None:
     """Checks before any work: a reply to give at once (empty means silence), or None to accept the message.
 
     A message answered here is claimed by its MessageSid, so a replay stays silent; one that goes on is
@@ -102,7 +106,7 @@ class SmsChannel:
     """One per process: accepts webhook messages as durable jobs, and runs them (in-process workers, or
     on Lambda an async invocation per chat, through `defer`)."""
 
-    def __init__(self, services, defer: Callable[[JobRecord], None] | None = None, workers: bool = True):
+    def __init__(self, services: Services, defer: Callable[[JobRecord], None] | None = None, workers: bool = True):
         from .durable import SmsJobs
 
         self.services = services

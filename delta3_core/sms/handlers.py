@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .. import accounts, history, keys, store_keys
 from ..errors import Delta3Error, ModelError, StorageError, ValidationError
 from .commands import USAGE, Command, mask_email
 from .paging import PAGE_TTL_S, first_page, next_page, save_pages, split_text
+
+if TYPE_CHECKING:
+    from delta3_core.services import Services
 
 log = logging.getLogger("delta3.sms")
 
@@ -40,12 +44,12 @@ class SmsReply:
 more_key = store_keys.sms_more
 
 
-def is_opted_out(services, phone: str) -> bool:
+def is_opted_out(services: Services, phone: str) -> bool:
     """True when this phone texted STOP and not START since."""
     return services.backend.records.get_value(store_keys.sms_optout(phone)) is not None
 
 
-def run_command(services, phone: str, command: Command, observe=None) -> SmsReply:
+def run_command(services: Services, phone: str, command: Command, observe=None) -> SmsReply:
     """Carry out one parsed command for `phone` and return the reply; domain errors become the reply.
 
     `observe(event)`, if given, sees each event of a chat turn as it happens (durable turns record progress).
@@ -56,7 +60,7 @@ def run_command(services, phone: str, command: Command, observe=None) -> SmsRepl
         return SmsReply.text(str(error))
 
 
-def _dispatch(services, phone: str, command: Command, observe=None) -> SmsReply:
+def _dispatch(services: Services, phone: str, command: Command, observe=None) -> SmsReply:
     records = services.backend.records
     name = command.name
     if name == "stop":
@@ -97,7 +101,7 @@ def _dispatch(services, phone: str, command: Command, observe=None) -> SmsReply:
     return _chat(services, phone, user, command, observe)
 
 
-def _register(services, phone: str, email: str, password: str) -> SmsReply:
+def _register(services: Services, phone: str, email: str, password: str) -> SmsReply:
     linked = accounts.user_for_phone(services.backend, phone)
     if linked is not None:
         return SmsReply.text(f"This phone is already linked to {mask_email(linked.email)}. "
@@ -108,7 +112,7 @@ def _register(services, phone: str, email: str, password: str) -> SmsReply:
                          "Next, text KEY <your Gemini API key>.")
 
 
-def _link(services, phone: str, email: str, password: str) -> SmsReply:
+def _link(services: Services, phone: str, email: str, password: str) -> SmsReply:
     user = accounts.authenticate(services.backend, email, password, source=phone)
     linked = accounts.user_for_phone(services.backend, phone)
     if linked is not None and linked.user_id == user.user_id:
@@ -121,7 +125,7 @@ def _link(services, phone: str, email: str, password: str) -> SmsReply:
     return SmsReply.text(f"This phone is now linked to {user.email}. {follow}")
 
 
-def _save_key(services, user, key: str) -> SmsReply:
+def _save_key(services: Services, user, key: str) -> SmsReply:
     note = ""
     try:
         from .. import agent
@@ -140,7 +144,7 @@ def _save_key(services, user, key: str) -> SmsReply:
     return SmsReply.text(f"Gemini key {keys.mask_key(key)} saved.{note} You can chat now.")
 
 
-def _model(services, user, name: str | None = None) -> SmsReply:
+def _model(services: Services, user, name: str | None = None) -> SmsReply:
     """MODEL: the current model and the usable ones, in one text; MODEL <name>: switch (refused if not listed)."""
     from ..agent import models
 
@@ -154,7 +158,7 @@ def _model(services, user, name: str | None = None) -> SmsReply:
                          "Text MODEL <name> to switch.")
 
 
-def _more(services, key: str) -> SmsReply:
+def _more(services: Services, key: str) -> SmsReply:
     records = services.backend.records
     saved = records.get_value(key)
     if not saved:
@@ -167,7 +171,7 @@ def _more(services, key: str) -> SmsReply:
     return SmsReply(now)
 
 
-def _chat(services, phone: str, user, command: Command, observe=None) -> SmsReply:
+def _chat(services: Services, phone: str, user, command: Command, observe=None) -> SmsReply:
     if not keys.has_gemini_key(user):
         return SmsReply.text(NO_KEY_TEXT)
     from .. import agent
@@ -182,7 +186,7 @@ def _observed(events, observe):
         yield event
 
 
-def chat_reply(services, phone: str, user, reply) -> SmsReply:
+def chat_reply(services: Services, phone: str, user, reply) -> SmsReply:
     """An agent Reply as SMS: pages (the rest kept for MORE), the error sentence, picture links."""
     from . import media_links
 
