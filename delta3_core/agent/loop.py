@@ -38,7 +38,7 @@ ModelFactory = Callable[..., Model]  # (api_key, model, timeout_s, thinking=...,
 class Turn:
     """What one turn has produced so far; saved to history whichever way the turn ends."""
 
-    services: Any
+    services: Services
     user_id: str
     channel: str
     user_message: Message

@@ -118,7 +118,7 @@ def operation(method: str, path: str, *, summary: str, tag: str, **options: Any)
 class Call:
     """What an operation gets: the services, the validated body and query, and who is calling."""
 
-    services: Any
+    services: Services
     request: ApiRequest
     body: Any = None
     query: Any = None
