@@ -23,6 +23,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ...errors import ValidationError
+from ...storage.codec import split_path
 from ..supervisor.scan import scan
 
 PART_SIZE = 8 * 1024 * 1024  # multipart above this; also the most a transfer holds in memory
@@ -78,10 +80,12 @@ def file_sha256(path: Path) -> str:
 
 
 def safe_relative(rel: str) -> bool:
-    """True if an S3-derived path stays inside the folder (no '..', no absolute path, no empty part)."""
-    parts = PurePosixPath(rel).parts
-    return bool(parts) and not rel.startswith("/") and all(p not in ("", ".", "..") for p in parts) \
-        and "\x00" not in rel and "\\" not in rel
+    """True if an S3-derived path stays inside the folder: the storage layer's own rule (split_path)."""
+    try:
+        split_path(rel)
+    except ValidationError:
+        return False
+    return True
 
 
 class S3Sync:
