@@ -15,11 +15,9 @@ from typing import BinaryIO
 from ..errors import ConflictError, NotFoundError, StorageError, ValidationError
 from .base import FileInfo
 from .codec import split_path, storage_errors, user_prefix, workspace_prefix
-from .nofollow import DIR_FLAGS, MAX_DEPTH, walk
+from .nofollow import DIR_FLAGS, walk
 
 TMP_PREFIX = ".delta3-tmp-"  # in-flight atomic writes; never listed
-# A run can leave folders nested without end: listing stops there.
-MAX_LIST_DEPTH = MAX_DEPTH
 
 
 def _os_failure(exc: Exception) -> str:
