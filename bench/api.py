@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import httpx
@@ -29,47 +27,26 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.agent import percentile  # noqa: E402
 from delta3_core import accounts, keys  # noqa: E402
 from delta3_core.agent import chat, collect  # noqa: E402
 from delta3_core.config import load_settings  # noqa: E402
 from delta3_core.services import Services  # noqa: E402
 from delta3_core.storage import open_backend  # noqa: E402
 from tests.fixtures.gemini import FakeGemini, gemini_text  # noqa: E402
+from tests.fixtures.service import start_service  # noqa: E402
 from tests.fixtures.storage import TEST_SECRET  # noqa: E402
 
 PASSWORD = "Bench-Password-42!"
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100) of `values`, nearest rank."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_service(data_dir: str, gemini_url: str) -> tuple[subprocess.Popen, str]:
+def start_api_service(data_dir: str, gemini_url: str) -> tuple[subprocess.Popen, str]:
     """The HTTP service as the README starts it, with rate limits out of the way."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DELTA3_", "TWILIO_"))}
     env.update({"DELTA3_DATA_DIR": data_dir, "DELTA3_SECRET_KEY": TEST_SECRET, "PYTHONPATH": str(ROOT),
                 "GOOGLE_GEMINI_BASE_URL": gemini_url, "DELTA3_API_RATE_PER_TOKEN": "100000000",
                 "DELTA3_API_RATE_PER_ACCOUNT": "100000000", "DELTA3_API_RATE_PER_SOURCE": "100000000"})
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "sms_webhook", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)
-            return proc, base
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the service did not start")
+    return start_service(env, subprocess.DEVNULL)
 
 
 def chat_overhead(services: Services, user_id: str, client: httpx.Client, turns: int) -> None:
@@ -135,7 +112,7 @@ def main() -> None:
         for i in range(100):
             services.backend.files.write_bytes(user.user_id, f"src/file_{i}.py", b"x = 1\n" * 20)
         token = accounts.create_session(services.backend, user.user_id)
-        proc, base = start_service(data_dir, gemini.base_url)
+        proc, base = start_api_service(data_dir, gemini.base_url)
         try:
             with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
                 chat_overhead(services, user.user_id, client, args.turns)

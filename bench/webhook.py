@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from delta3_core.config import load_settings  # noqa: E402
 from delta3_core.storage import open_backend  # noqa: E402
 from delta3_core.storage.base import UserRecord  # noqa: E402
 from tests.fixtures.gemini import FakeGemini, gemini_text  # noqa: E402
+from tests.fixtures.service import start_service  # noqa: E402
 from tests.fixtures.storage import TEST_SECRET  # noqa: E402
 from tests.fixtures.twilio import (  # noqa: E402
     ACCOUNT_SID,
@@ -47,12 +47,6 @@ from tests.fixtures.twilio import (  # noqa: E402
 TWILIO_TIMEOUT_S = 15.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _make_users(data_dir: str, phones: list[str]) -> None:
     settings = load_settings(environ={}, data_dir=Path(data_dir), secret_key=TEST_SECRET)
     backend = open_backend(settings)
@@ -63,21 +57,6 @@ def _make_users(data_dir: str, phones: list[str]) -> None:
         backend.records.create_user(user)
         accounts.link_phone(backend, user.user_id, phone)
         keys.set_gemini_key(backend, user.user_id, f"AIza-bench-key-{i:04d}-000000000000")
-
-
-def _start_server(env: dict) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "sms_webhook", "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)
-            return proc, base
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the webhook server did not start")
 
 
 def _post(url: str, body: str, phone: str) -> tuple[float, bool]:
@@ -145,7 +124,7 @@ def bench_once(args, wait: float) -> None:
                     "TWILIO_PHONE_NUMBER": TWILIO_NUMBER, "TWILIO_API_BASE_URL": twilio.base_url,
                     "GOOGLE_GEMINI_BASE_URL": gemini.base_url, "DELTA3_SMS_REPLY_WAIT": str(wait),
                     "DELTA3_SMS_RATE_GLOBAL": "100000", "PYTHONPATH": str(ROOT)})
-        proc, base = _start_server(env)
+        proc, base = start_service(env, subprocess.DEVNULL)
         try:
             print(f"\n{args.senders} concurrent senders x {args.rounds} messages, model takes "
                   f"{args.model_delay:.0f} s, DELTA3_SMS_REPLY_WAIT={wait}, DELTA3_SMS_WORKERS=8 (default)")

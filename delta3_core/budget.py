@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import usage
 from .errors import DailyLimitError, ValidationError
 from .storage.base import UserRecord
+
+if TYPE_CHECKING:
+    from delta3_core.config import Settings
+    from delta3_core.services import Services
 
 PREF = "daily_token_limit"  # in UserRecord.prefs; absent means the operator's default
 
@@ -19,7 +23,7 @@ def user_limit(user: UserRecord) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def effective_limit(settings: Any, user: UserRecord) -> int:
+def effective_limit(settings: Settings, user: UserRecord) -> int:
     """Tokens the user may spend per UTC day; 0 means no limit."""
     limit = user_limit(user) or settings.daily_token_limit or settings.daily_token_limit_max
     if settings.daily_token_limit_max:
@@ -27,7 +31,7 @@ def effective_limit(settings: Any, user: UserRecord) -> int:
     return limit
 
 
-def set_daily_limit(services: Any, user_id: str, limit: int | None) -> UserRecord:
+def set_daily_limit(services: Services, user_id: str, limit: int | None) -> UserRecord:
     """Set the user's own daily token limit (a positive whole number up to the maximum); None: the default."""
     from .accounts import require_user
 
@@ -51,7 +55,7 @@ def seconds_to_reset(now: float | None = None) -> float:
     return max(1.0, usage.DAY_S - now % usage.DAY_S)
 
 
-def check_daily_limit(services: Any, user: UserRecord) -> None:
+def check_daily_limit(services: Services, user: UserRecord) -> None:
     """DailyLimitError (naming the limit and the reset time) when today's tokens have reached the limit."""
     limit = effective_limit(services.settings, user)
     if not limit:

@@ -16,6 +16,7 @@ MAX_PATH_BYTES = 1024
 MODEL_READ_LIMIT = 100 * 1024  # what one read_file may put in front of the model
 _SNIFF_BYTES = 8192
 _SPOOL_MAX = 16 * 1024 * 1024  # zip exports larger than this spill to a temp file
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")  # shown as pictures on every channel
 
 
 def validate_path(path: str, allow_root: bool = False) -> str:
@@ -63,13 +64,13 @@ def validate_path(path: str, allow_root: bool = False) -> str:
     return result
 
 
-def _human(size: float) -> str:
-    """A size for people: 512 B, 3.4 KB, 12.0 MB."""
-    for unit in ("B", "KB", "MB"):
-        if size < 1024 or unit == "MB":
-            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
+def human_size(size: float) -> str:
+    """A size for people: 512 B, 3.4 KB, 12.0 MB, 1.2 GB."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
-    return f"{size:.1f} GB"  # unreachable; keeps type checkers calm
+    return ""  # unreachable
 
 
 def _read_upto(stream: BinaryIO, limit: int) -> bytes:
@@ -120,14 +121,14 @@ class Workspace:
         finally:
             stream.close()
         if len(data) > limit:
-            raise ValidationError(f"{path} is larger than {_human(limit)}, too large to read whole; "
+            raise ValidationError(f"{path} is larger than {human_size(limit)}, too large to read whole; "
                                   "look at part of it with a command such as head or grep.")
         if b"\x00" in data[:_SNIFF_BYTES]:
-            raise ValidationError(f"{path} is a binary file ({_human(len(data))}) and cannot be shown as text.")
+            raise ValidationError(f"{path} is a binary file ({human_size(len(data))}) and cannot be shown as text.")
         try:
             return data.decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise ValidationError(f"{path} is not UTF-8 text ({_human(len(data))}); "
+            raise ValidationError(f"{path} is not UTF-8 text ({human_size(len(data))}); "
                                   "it may be a binary file.") from None
 
     def write_text(self, path: str, text: str) -> FileInfo:
@@ -160,8 +161,8 @@ class Workspace:
         old_size = next((f.size for f in self.list() if f.path == path and not f.is_dir), 0)
         if used - old_size + new_size > self.quota_bytes:
             raise QuotaExceededError(
-                f"Your workspace is full: it uses {_human(used)} of {_human(self.quota_bytes)} "
-                f"and {path} needs {_human(new_size)}; delete some files first.")
+                f"Your workspace is full: it uses {human_size(used)} of {human_size(self.quota_bytes)} "
+                f"and {path} needs {human_size(new_size)}; delete some files first.")
 
     def delete(self, path: str) -> None:
         """Delete a file, or a folder with everything in it."""
@@ -229,9 +230,9 @@ class Workspace:
             return "The workspace is empty."
         files = [e for e in entries if not e.is_dir]
         total = sum(e.size for e in files)
-        lines = [f"Workspace: {len(files)} files, {_human(total)} of {_human(self.quota_bytes)} used."]
+        lines = [f"Workspace: {len(files)} files, {human_size(total)} of {human_size(self.quota_bytes)} used."]
         for entry in entries[:max_entries]:
-            lines.append(f"{entry.path}/" if entry.is_dir else f"{entry.path} ({_human(entry.size)})")
+            lines.append(f"{entry.path}/" if entry.is_dir else f"{entry.path} ({human_size(entry.size)})")
         if len(entries) > max_entries:
             lines.append(f"... and {len(entries) - max_entries} more")
         return "\n".join(lines)

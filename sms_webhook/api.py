@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Flask, Response, request
 from flask_swagger_ui import get_swaggerui_blueprint
 from werkzeug.exceptions import HTTPException
@@ -12,6 +14,9 @@ from delta3_core.api.framework import Upload, encode, problem_reply
 from delta3_core.api.limits import check_rate
 from delta3_core.api.openapi import build_document
 from delta3_core.api.problems import Problem
+
+if TYPE_CHECKING:
+    from delta3_core.services import Services
 
 API_PREFIXES = ("/auth/", "/chat/", "/files/", "/models", "/openapi.json", "/docs")
 CHECKS = (check_rate,)
@@ -34,7 +39,7 @@ def to_response(reply: Reply) -> Response:
     return response
 
 
-def _view(op: Operation, services):
+def _view(op: Operation, services: Services):
     def view(**path_params: str) -> Response:
         request.max_content_length = op.body_limit(services.settings)
         uploads, form, body = [], {}, b""
@@ -57,7 +62,7 @@ def is_api_path(path: str) -> bool:
     return path.startswith(API_PREFIXES)
 
 
-def register_api(app: Flask, services) -> None:
+def register_api(app: Flask, services: Services) -> None:
     """Mount every API operation, /openapi.json, /docs and the problem+json error pages on `app`."""
     for op in load_operations():
         app.add_url_rule(_flask_path(op.path), endpoint=f"api_{op.name}", view_func=_view(op, services),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator, get_signature_algorithm
@@ -11,13 +12,16 @@ from delta3_core.errors import AuthError, NotFoundError, StorageError, Validatio
 from delta3_core.sms.channel import to_twiml
 from delta3_core.sms.media_links import read_media
 
+if TYPE_CHECKING:
+    from delta3_core.sms.channel import SmsChannel
+
 log = logging.getLogger("delta3.sms")
 bp = Blueprint("sms", __name__)
 WEBHOOK_PATH = "/twilio/webhook"
 MAX_REQUEST_BYTES = 64 * 1024  # Twilio's form is a few KB; anything far bigger is not Twilio
 
 
-def _channel():
+def _channel() -> SmsChannel:
     return current_app.extensions["delta3_sms"]
 
 

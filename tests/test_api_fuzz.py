@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -19,7 +18,8 @@ import pytest
 
 from tests.fixtures.api import API_PASSWORD
 from tests.fixtures.gemini import FakeGemini, gemini_text
-from tests.fixtures.storage import TEST_SECRET, _free_port
+from tests.fixtures.service import start_service
+from tests.fixtures.storage import TEST_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
@@ -37,20 +37,7 @@ def service(tmp_path):
                 "PYTHONPATH": str(ROOT), "GOOGLE_GEMINI_BASE_URL": gemini.base_url,
                 "DELTA3_API_RATE_PER_TOKEN": "100000", "DELTA3_API_RATE_PER_ACCOUNT": "100000",
                 "DELTA3_API_RATE_PER_SOURCE": "100000", "DELTA3_MODEL_TIMEOUT": "10"})
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "sms_webhook", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("service did not start: " + proc.stdout.read().decode())
-            time.sleep(0.1)
+    proc, base = start_service(env)
     yield base
     proc.terminate()
     output = proc.communicate(timeout=10)[0].decode()

@@ -26,7 +26,7 @@ from delta3_core.config import load_settings
 from delta3_core.storage import open_backend
 from delta3_core.storage.base import UserRecord
 from tests.fixtures.gemini import gemini_call, gemini_calls, gemini_text
-from tests.fixtures.storage import TEST_SECRET, _free_port, make_aws_resources, set_fake_aws_env
+from tests.fixtures.storage import TEST_SECRET, free_port, make_aws_resources, set_fake_aws_env
 from tests.fixtures.twilio import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -59,7 +59,7 @@ class Service:
         self.env, self.log, self.proc, self.base = env, log, None, ""
 
     def start(self) -> Service:
-        port = _free_port()
+        port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         out = self.log.open("ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "sms_webhook", "--host", "127.0.0.1", "--port",

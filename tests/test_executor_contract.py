@@ -6,28 +6,12 @@ does is tested beside it: test_executor_local.py (bwrap) and test_lambda_handler
 
 from __future__ import annotations
 
-import threading
 import uuid
 
 import pytest
 
 from delta3_core.errors import ValidationError
-from tests.fixtures.executor import processes_with
-
-
-def run_parallel(executor, jobs):
-    """Run (user, code) jobs at once, one thread each; their RunResults in order."""
-    results = [None] * len(jobs)
-
-    def work(index, user, code):
-        results[index] = executor.run(user, "python", code)
-
-    threads = [threading.Thread(target=work, args=(i, *job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+from tests.fixtures.executor import processes_with, run_parallel
 
 
 # -- files ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import pytest
 from delta3_core.errors import SandboxUnavailableError
 from delta3_core.executor import make_executor, sandbox_status
 from delta3_core.executor.local.executor import LocalExecutor
-from tests.fixtures.executor import processes_with
+from tests.fixtures.executor import processes_with, run_parallel
 
 pytestmark = pytest.mark.sandbox
 
@@ -128,21 +128,6 @@ def test_sandbox_status_reports_ok_with_network_state(sandbox_settings, require_
     assert sandbox_status(sandbox_settings) == "ok: code runs in a bubblewrap sandbox (network off)."
 
 
-def _run_parallel(executor, jobs):
-    results = [None] * len(jobs)
-
-    def work(index, user, code):
-        results[index] = executor.run(user, "python", code)
-
-    threads = [threading.Thread(target=work, args=(i, *job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
-
 def test_a_data_folder_the_sandbox_user_cannot_reach_is_explained(tmp_path, monkeypatch):
     from delta3_core.executor.supervisor import uids as sandbox
 
@@ -242,7 +227,7 @@ def test_removing_links_after_a_run_never_follows_a_folder_swapped_for_a_link(tm
 def test_one_user_gets_at_most_two_runs_at_once_and_the_rest_wait_their_turn(local_executor, local_backend):
     # many tabs of one user must not add up to many times the memory limit on this host
     code = "import time\nopen('log', 'a').write('start\\n')\ntime.sleep(0.5)\nopen('log', 'a').write('end\\n')"
-    results = _run_parallel(local_executor, [("mallory", code)] * 4)
+    results = run_parallel(local_executor, [("mallory", code)] * 4)
     assert all(r.ok for r in results), results
     running, most = 0, 0
     for line in local_backend.files.read_bytes("mallory", "log").decode().split():

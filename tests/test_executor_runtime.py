@@ -5,10 +5,8 @@ Node.js, memory limits, clean plot runs) is in test_executor_contract.py."""
 from __future__ import annotations
 
 import os
-import threading
 import time
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -56,27 +54,7 @@ def test_npm_install_persists_to_the_next_run_and_stays_invisible_to_another_use
     assert other.exit_code != 0 and "Cannot find module" in other.stderr
 
 
-@pytest.fixture
-def other_service():
-    """A service on the host's loopback that code must never reach."""
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Length", "6")
-            self.end_headers()
-            self.wfile.write(b"secret")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def test_everything_but_the_registries_stays_closed(roomy_executor, local_registries, other_service):
+def test_everything_but_the_registries_stays_closed(roomy_executor, local_registries, other_server):
     code = f"""
 import socket, urllib.request, urllib.error
 def fetch(url, **kw):
@@ -88,12 +66,12 @@ def fetch(url, **kw):
         return 'closed'
 print(fetch({local_registries.pip_index!r}))
 print(fetch('http://169.254.169.254/latest/meta-data/'))
-print(fetch({other_service!r}))
-print(fetch({local_registries.url + '/redirect/' + other_service + '/'!r}))
+print(fetch({other_server!r}))
+print(fetch({local_registries.url + '/redirect/' + other_server + '/'!r}))
 print(fetch('https://example.com/'))
 no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({{}}))
 try:
-    no_proxy.open({other_service!r}, timeout=5); print('direct open')
+    no_proxy.open({other_server!r}, timeout=5); print('direct open')
 except OSError:
     print('direct closed')
 for host in ('169.254.169.254', '1.1.1.1'):

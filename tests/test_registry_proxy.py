@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -32,26 +30,6 @@ def get(proxy: RegistryProxy, url: str, *headers: str) -> bytes:
     host = url.split("/")[2]
     lines = [f"GET {url} HTTP/1.1", f"Host: {host}", *headers, "", ""]
     return ask(proxy, "\r\n".join(lines).encode())
-
-
-@pytest.fixture
-def other_server():
-    """Another service on the host's loopback, which a run must never reach."""
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Length", "6")
-            self.end_headers()
-            self.wfile.write(b"secret")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture

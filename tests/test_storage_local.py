@@ -11,7 +11,8 @@ import pytest
 from delta3_core.errors import ValidationError
 from delta3_core.storage.base import Message
 from delta3_core.storage.local import DB_FILE_NAME, SqliteRecordStore
-from delta3_core.storage.localfiles import MAX_LIST_DEPTH, LocalFileStore
+from delta3_core.storage.localfiles import LocalFileStore
+from delta3_core.storage.nofollow import MAX_DEPTH
 from delta3_core.storage.sqlite import MIGRATIONS
 
 
@@ -120,4 +121,4 @@ def test_listing_stops_at_folders_nested_without_end(tmp_path):
     deep = "/".join(["d"] * 100)
     (files.local_root("u1") / deep).mkdir(parents=True)
     listed = files.list_files("u1")
-    assert max(info.path.count("/") for info in listed) + 1 == MAX_LIST_DEPTH
+    assert max(info.path.count("/") for info in listed) + 1 == MAX_DEPTH

@@ -6,11 +6,11 @@ import pytest
 
 from delta3_core.storage.base import FileInfo
 from delta3_core.web import files as webfiles
-from delta3_core.workspace import Workspace
+from delta3_core.workspace import Workspace, human_size
+from tests.fixtures.web import click
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082")
-
 
 @pytest.fixture
 def ws(web_services, web_user) -> Workspace:
@@ -20,10 +20,6 @@ def ws(web_services, web_user) -> Workspace:
 @pytest.fixture
 def files_page(web_app, web_user):
     return lambda: web_app(user=web_user, page="app_pages/files.py")
-
-
-def click(at, label: str):
-    return next(b for b in at.button if b.label == label).click().run()
 
 
 def listed(at) -> list[str]:
@@ -113,7 +109,7 @@ def test_previews_image_table_and_binary(files_page, ws):
 
 
 def test_helpers():
-    assert webfiles.human_size(0) == "0 B" and webfiles.human_size(1536) == "1.5 KB"
+    assert human_size(0) == "0 B" and human_size(1536) == "1.5 KB" and human_size(3 * 1024**3) == "3.0 GB"
     assert webfiles.editor_language("src/app.py") == "python" and webfiles.editor_language("Makefile") == "makefile"
     assert webfiles.editor_language("x.unknown") == "text"
     rows = webfiles.listing_rows([FileInfo("d", 0, 0.0, True), FileInfo("d/f.py", 2048, 0.0)])

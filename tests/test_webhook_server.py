@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,6 +17,7 @@ from delta3_core.turns.runner import RetryLater
 from sms_webhook import create_app
 from sms_webhook.aws_lambda import call_wsgi
 from tests.fixtures.gemini import gemini_text
+from tests.fixtures.service import start_service
 from tests.fixtures.storage import TEST_SECRET
 from tests.fixtures.twilio import (
     ACCOUNT_SID,
@@ -34,12 +31,6 @@ from tests.fixtures.twilio import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _server_env(tmp_path, fake_twilio, **extra) -> dict:
@@ -65,23 +56,8 @@ def _post(url: str, form: dict, signature: str) -> tuple[int, str]:
 @pytest.fixture
 def live_server(tmp_path, fake_twilio):
     """The webhook started exactly as the README says, on a free port."""
-    port = _free_port()
     # REGISTER hashes a password (bcrypt, ~0.5 s on a busy machine): give the inline answer time.
-    env = _server_env(tmp_path, fake_twilio, DELTA3_SMS_REPLY_WAIT="5")
-    proc = subprocess.Popen([sys.executable, "-m", "sms_webhook", "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("server did not start: " + proc.stdout.read().decode())
-            time.sleep(0.1)
+    proc, base = start_service(_server_env(tmp_path, fake_twilio, DELTA3_SMS_REPLY_WAIT="5"))
     yield base
     proc.terminate()
     proc.wait(10)
@@ -101,20 +77,8 @@ def test_real_server_answers_signed_sms_and_refuses_unsigned(live_server, fake_t
 def test_server_without_twilio_settings_serves_the_api_and_names_the_missing_setting(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DELTA3_", "TWILIO_"))}
     env.update({"DELTA3_DATA_DIR": str(tmp_path), "DELTA3_SECRET_KEY": TEST_SECRET, "PYTHONPATH": str(ROOT)})
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "sms_webhook", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = start_service(env)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("server did not start: " + proc.stdout.read().decode())
-                time.sleep(0.1)
         status, body = _post(base + "/twilio/webhook", inbound_form("HELP"), "unsigned")
         assert status == 503 and "DELTA3_PUBLIC_URL" in body
         request = urllib.request.Request(base + "/auth/register", method="POST", headers={

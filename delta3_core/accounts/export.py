@@ -13,19 +13,22 @@ import time
 import zipfile
 from dataclasses import asdict
 from datetime import datetime, timezone
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .. import budget, history, usage
 from ..prices import load_prices
 from ..workspace import Workspace
 from .users import require_user
 
+if TYPE_CHECKING:
+    from delta3_core.services import Services
+
 
 def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def account_document(services: Any, user_id: str) -> dict[str, Any]:
+def account_document(services: Services, user_id: str) -> dict[str, Any]:
     """What the account holds, as shown to its owner (no key, no password hash)."""
     user = require_user(services.backend, user_id)
     recent = usage.usage_history(services.backend, user_id, load_prices(services.settings.prices))
@@ -35,12 +38,12 @@ def account_document(services: Any, user_id: str) -> dict[str, Any]:
             "usage_last_30_days": {"days": [d for d in recent.days if d["requests"]], "by_model": recent.by_model}}
 
 
-def history_document(services: Any, user_id: str) -> list[dict[str, Any]]:
+def history_document(services: Services, user_id: str) -> list[dict[str, Any]]:
     """Every kept message, oldest first, with its tool and usage details."""
     return [{**asdict(m), "created_at": _iso(m.created_at)} for m in history.recent(services.backend, user_id)]
 
 
-def write_export(services: Any, user_id: str, out: BinaryIO) -> int:
+def write_export(services: Services, user_id: str, out: BinaryIO) -> int:
     """Write the export zip into `out`; return the number of workspace files in it."""
     account = account_document(services, user_id)
     messages = history_document(services, user_id)

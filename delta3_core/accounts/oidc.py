@@ -10,13 +10,13 @@ take the account over.
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .. import store_keys
 from ..errors import AuthError, ConflictError, ValidationError
 from ..storage.base import Backend, UserRecord
 from . import authenticate, normalize_email
@@ -44,7 +44,7 @@ class Identity:
     def key(self) -> str:
         """A stable name for this one sign-in (the ID token), for the use-once record."""
         raw = "\n".join((self.issuer, self.subject, repr(self.issued_at), self.nonce))
-        return "oidc-used:" + hashlib.sha256(raw.encode()).hexdigest()[:40]
+        return store_keys.oidc_used(raw)
 
 
 def identity_from_claims(claims: Mapping[str, Any]) -> Identity:

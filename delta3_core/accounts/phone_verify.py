@@ -7,9 +7,14 @@ import hmac
 import json
 import logging
 import secrets
+from typing import TYPE_CHECKING
 
-from .. import accounts
+from .. import accounts, store_keys
 from ..errors import ConflictError, Delta3Error, ThrottledError, ValidationError
+
+if TYPE_CHECKING:
+    from delta3_core.config import Settings
+    from delta3_core.services import Services
 
 log = logging.getLogger("delta3.web")
 
@@ -18,9 +23,8 @@ MAX_TRIES = 5  # wrong codes per pending code; then a new one must be sent
 MAX_SENDS_PER_HOUR = 5  # each send costs money and reaches a stranger if the number is mistyped
 
 
-def pending_key(user_id: str) -> str:
-    """Record key of the code waiting to link a phone."""
-    return f"phone-verify:{user_id}"
+# Kept by name for accounts/deletion.py.
+pending_key = store_keys.phone_verify
 
 
 def _code_hash(secret: str, user_id: str, phone: str, code: str) -> str:
@@ -28,23 +32,23 @@ def _code_hash(secret: str, user_id: str, phone: str, code: str) -> str:
     return hmac.new(secret.encode(), f"{user_id}|{phone}|{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def send_code(services, user_id: str, phone: str) -> str:
+def send_code(services: Services, user_id: str, phone: str) -> str:
     """Text a code to `phone` (E.164 after normalising) and remember it for 10 minutes; return the number."""
     settings, records = services.settings, services.backend.records
     phone = accounts.normalize_phone(phone)
     owner = accounts.user_for_phone(services.backend, phone)
     if owner is not None and owner.user_id != user_id:
         raise ConflictError("That phone number is linked to another account.")
-    if records.incr_counter(f"phone-verify-sends:{user_id}", 3600) > MAX_SENDS_PER_HOUR:
+    if records.incr_counter(store_keys.phone_verify_sends(user_id), 3600) > MAX_SENDS_PER_HOUR:
         raise ThrottledError("Too many codes sent; try again in an hour.", retry_after=3600)
     code = f"{secrets.randbelow(10**6):06d}"
     record = {"phone": phone, "hash": _code_hash(settings.secret_key, user_id, phone, code), "tries": 0}
-    records.put_value(pending_key(user_id), json.dumps(record), CODE_TTL_S)
+    records.put_value(store_keys.phone_verify(user_id), json.dumps(record), CODE_TTL_S)
     send_sms(settings, phone, f"Your DELTA3 code is {code}. It expires in 10 minutes.")
     return phone
 
 
-def send_sms(settings, phone: str, body: str) -> None:
+def send_sms(settings: Settings, phone: str, body: str) -> None:
     """Text `body` to `phone` through Twilio; Delta3Error (a plain sentence) if it cannot be sent."""
     from twilio.base.exceptions import TwilioException
 
@@ -57,16 +61,16 @@ def send_sms(settings, phone: str, body: str) -> None:
         raise Delta3Error("The code could not be sent to that number; check it and try again.") from None
 
 
-def pending_phone(services, user_id: str) -> str | None:
+def pending_phone(services: Services, user_id: str) -> str | None:
     """The number a code was sent to and is still waiting for, if any."""
-    raw = services.backend.records.get_value(pending_key(user_id))
+    raw = services.backend.records.get_value(store_keys.phone_verify(user_id))
     return json.loads(raw)["phone"] if raw else None
 
 
-def confirm_code(services, user_id: str, code: str) -> str:
+def confirm_code(services: Services, user_id: str, code: str) -> str:
     """Check the code and link the phone; return it. ValidationError for a wrong or expired code."""
     records = services.backend.records
-    raw = records.get_value(pending_key(user_id))
+    raw = records.get_value(store_keys.phone_verify(user_id))
     if not raw:
         raise ValidationError("No code is waiting (it may have expired); send a new one.")
     record = json.loads(raw)
@@ -74,14 +78,14 @@ def confirm_code(services, user_id: str, code: str) -> str:
     if not hmac.compare_digest(expected, record["hash"]):
         record["tries"] += 1
         if record["tries"] >= MAX_TRIES:
-            records.delete_value(pending_key(user_id))
+            records.delete_value(store_keys.phone_verify(user_id))
             raise ValidationError("Too many wrong codes; send a new one.")
-        records.put_value(pending_key(user_id), json.dumps(record), CODE_TTL_S)
+        records.put_value(store_keys.phone_verify(user_id), json.dumps(record), CODE_TTL_S)
         raise ValidationError("That code is not right; check the SMS and try again.")
-    records.delete_value(pending_key(user_id))
+    records.delete_value(store_keys.phone_verify(user_id))
     return accounts.link_phone(services.backend, user_id, record["phone"])
 
 
-def cancel(services, user_id: str) -> None:
+def cancel(services: Services, user_id: str) -> None:
     """Forget a pending code."""
-    services.backend.records.delete_value(pending_key(user_id))
+    services.backend.records.delete_value(store_keys.phone_verify(user_id))

@@ -12,13 +12,17 @@ import hmac
 import json
 import logging
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .. import store_keys
 from ..errors import AuthError, Delta3Error, NotFoundError, ValidationError
 from ..storage.base import UserRecord
 from . import clock
 from .passwords import check_password_policy, hash_password, normalize_email
 from .throttle import check_throttle, forget_failures, record_failure, throttle_keys
+
+if TYPE_CHECKING:
+    from delta3_core.services import Services
 
 log = logging.getLogger("delta3.accounts")
 
@@ -28,9 +32,8 @@ MAX_TRIES = 5
 WRONG_CODE = "That code is not right or has expired; ask for a new one."
 
 
-def reset_key(email: str) -> str:
-    """Record key of the code waiting for `email` (hashed: keys never carry an address)."""
-    return "pw-reset:" + hashlib.sha256(email.encode()).hexdigest()[:32]
+# Kept by name for accounts/deletion.py.
+reset_key = store_keys.password_reset
 
 
 def _code_hash(secret: str, user_id: str, code: str) -> str:
@@ -38,15 +41,15 @@ def _code_hash(secret: str, user_id: str, code: str) -> str:
     return hmac.new(secret.encode(), f"reset|{user_id}|{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def _store_code(services: Any, user: UserRecord, ttl_s: int) -> str:
+def _store_code(services: Services, user: UserRecord, ttl_s: int) -> str:
     code = f"{secrets.randbelow(10**6):06d}"
     record = {"user_id": user.user_id, "hash": _code_hash(services.settings.secret_key, user.user_id, code),
               "tries": 0, "expires_at": clock.now() + ttl_s}
-    services.backend.records.put_value(reset_key(user.email), json.dumps(record), ttl_s)
+    services.backend.records.put_value(store_keys.password_reset(user.email), json.dumps(record), ttl_s)
     return code
 
 
-def request_reset(services: Any, email: str, source: str | None = None) -> None:
+def request_reset(services: Services, email: str, source: str | None = None) -> None:
     """Text a code to the account's linked phone, if there is one; the same outcome for any email.
 
     ValidationError only for text that is not an email address; ThrottledError after too many requests.
@@ -68,7 +71,7 @@ def request_reset(services: Any, email: str, source: str | None = None) -> None:
         log.warning("password reset SMS not sent: %s", exc)
 
 
-def operator_code(services: Any, email: str) -> str:
+def operator_code(services: Services, email: str) -> str:
     """A one-time code (valid 1 hour) for the operator to pass on; NotFoundError if there is no such account."""
     email = normalize_email(email)
     user = services.backend.records.find_user_by_email(email)
@@ -77,7 +80,8 @@ def operator_code(services: Any, email: str) -> str:
     return _store_code(services, user, OPERATOR_CODE_TTL_S)
 
 
-def confirm_reset(services: Any, email: str, code: str, new_password: str, source: str | None = None) -> UserRecord:
+def confirm_reset(services: Services, email: str, code: str, new_password: str,
+                  source: str | None = None) -> UserRecord:
     """Set a new password with a valid code; revoke every session and token. AuthError for a wrong code."""
     records = services.backend.records
     try:
@@ -86,7 +90,7 @@ def confirm_reset(services: Any, email: str, code: str, new_password: str, sourc
         raise AuthError(WRONG_CODE) from None
     keys = throttle_keys(email, source, kind="reset-fail")
     check_throttle(services.backend, keys, what="wrong codes")
-    raw = records.get_value(reset_key(email))
+    raw = records.get_value(store_keys.password_reset(email))
     record = json.loads(raw) if raw else None
     code = code.strip() if isinstance(code, str) else ""
     if record is None or not hmac.compare_digest(
@@ -97,12 +101,12 @@ def confirm_reset(services: Any, email: str, code: str, new_password: str, sourc
         raise AuthError(WRONG_CODE)
     user = records.get_user(record["user_id"])
     if user is None or user.email != email:
-        records.delete_value(reset_key(email))
+        records.delete_value(store_keys.password_reset(email))
         raise AuthError(WRONG_CODE)
     check_password_policy(new_password, email)  # before the code is used up: a weak choice costs no code
     now = clock.now()
     user = records.update_user(user.user_id, password_hash=hash_password(new_password), sessions_valid_after=now)
-    records.delete_value(reset_key(email))
+    records.delete_value(store_keys.password_reset(email))
     for token in records.list_access_tokens(user.user_id):  # whoever had the old password may have made one
         records.delete_access_token(user.user_id, token.token_id)
     forget_failures(services.backend, keys[0][0])
@@ -115,6 +119,6 @@ def _count_try(records: Any, email: str, record: dict[str, Any]) -> None:
     record["tries"] += 1
     left = record["expires_at"] - clock.now()
     if record["tries"] >= MAX_TRIES or left <= 0:
-        records.delete_value(reset_key(email))
+        records.delete_value(store_keys.password_reset(email))
     else:
-        records.put_value(reset_key(email), json.dumps(record), max(1, int(left)))
+        records.put_value(store_keys.password_reset(email), json.dumps(record), max(1, int(left)))

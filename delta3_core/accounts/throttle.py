@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 
+from .. import store_keys
 from ..errors import ThrottledError
 from ..storage.base import Backend
 from . import clock
@@ -17,9 +17,9 @@ MAX_FAILURES_PER_SOURCE = 20
 
 def throttle_keys(email: str, source: str | None, kind: str = "login-fail") -> list[tuple[str, int]]:
     """Counter keys and limits for an email (first) and a source; hashed, so keys carry no address."""
-    keys = [(f"{kind}:email:" + hashlib.sha256(email.encode()).hexdigest()[:32], MAX_FAILURES_PER_EMAIL)]
+    keys = [(store_keys.failure_counter(kind, "email", email), MAX_FAILURES_PER_EMAIL)]
     if source:
-        keys.append((f"{kind}:src:" + hashlib.sha256(source.encode()).hexdigest()[:32], MAX_FAILURES_PER_SOURCE))
+        keys.append((store_keys.failure_counter(kind, "src", source), MAX_FAILURES_PER_SOURCE))
     return keys
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .. import keys
 from ..errors import ModelError
@@ -12,11 +12,15 @@ from . import model as _model
 from .events import ErrorEvent, Event, Final, TextDelta, ThoughtDelta, ToolFinished, ToolStarted
 from .loop import run_turn
 
+if TYPE_CHECKING:
+    from delta3_core.config import Settings
+    from delta3_core.services import Services
+
 __all__ = ["ErrorEvent", "Event", "Final", "Reply", "TextDelta", "ThoughtDelta", "ToolFinished", "ToolStarted",
            "chat", "check_key", "collect"]
 
 
-def chat(services: Any, user_id: str, text: str, channel: str = "web",
+def chat(services: Services, user_id: str, text: str, channel: str = "web",
          attachments: Iterable[str] = ()) -> Iterator[Event]:
     """Answer `text` from `user_id` on channel "web" or "sms", yielding events; the turn saves itself.
 
@@ -55,7 +59,7 @@ def collect(events: Iterable[Event]) -> Reply:
     return reply
 
 
-def check_key(settings: Any, key: str) -> None:
+def check_key(settings: Settings, key: str) -> None:
     """Check a Gemini key with one cheap call; ModelError (a plain sentence) if it does not work.
 
     ValidationError, before any call, for text that cannot be a key (a pasted password is never sent).

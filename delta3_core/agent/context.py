@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.genai import types
 
 from ..storage.base import Message
 from ..tools import TOOLS
+
+if TYPE_CHECKING:
+    from delta3_core.config import Settings
 
 RECORD_ARG_CHARS = 200  # per argument, in the compact tool records kept in history
 RECORD_RESULT_CHARS = 500
@@ -45,7 +48,7 @@ _CHANNELS = {
 }
 
 
-def code_has_network(settings: Any) -> bool:
+def code_has_network(settings: Settings) -> bool:
     """True when code runs can reach the network: the sandbox allows it, or there is no sandbox to stop it."""
     # The executor Lambda runs code without a network namespace of its own.
     return bool(settings.sandbox_network or settings.unsafe_no_sandbox or settings.executor == "lambda")

@@ -7,7 +7,7 @@ import mimetypes
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.genai import types
 
@@ -20,6 +20,9 @@ from . import models
 from .context import code_has_network, history_contents, system_instruction, tool_record
 from .events import ErrorEvent, Event, Final, TextDelta, ThoughtDelta, ToolFinished, ToolStarted
 from .model import GeminiModel, Model, ModelReply, Thought, ToolCall
+
+if TYPE_CHECKING:
+    from delta3_core.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,7 @@ ModelFactory = Callable[..., Model]  # (api_key, model, timeout_s, thinking=...,
 class Turn:
     """What one turn has produced so far; saved to history whichever way the turn ends."""
 
-    services: Any
+    services: Services
     user_id: str
     channel: str
     user_message: Message
@@ -110,7 +113,7 @@ class Turn:
             {"path": c["path"], "kind": change_kind(c)} for c in record.data["changes"]]}}
 
 
-def run_turn(services: Any, user_id: str, text: str, channel: str = "web", attachments: Iterable[str] = (),
+def run_turn(services: Services, user_id: str, text: str, channel: str = "web", attachments: Iterable[str] = (),
              model_factory: ModelFactory | None = None) -> Iterator[Event]:
     """Answer one user message on `channel`, yielding events; the turn is saved however it ends."""
     attachments = [str(a) for a in attachments]

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .. import accounts, keys
+from .. import accounts, keys, store_keys
 from ..errors import Delta3Error, ModelError, NotFoundError, ValidationError
 from ..storage.base import UserRecord
 from . import model as _model
+
+if TYPE_CHECKING:
+    from delta3_core.config import Settings
+    from delta3_core.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +71,13 @@ class ModelList:
                 "default": self.default}
 
 
-def list_models(services: Any, user_id: str) -> ModelList:
+def list_models(services: Services, user_id: str) -> ModelList:
     """The chat models this user's key can use (models.list, cached per user), or the built-in list."""
     user = _user(services, user_id)
     api_key = keys.gemini_key_of(services.backend, user)
     if not api_key:
         return list_models_without_key(services.settings)
-    cache_key = _cache_key(user_id, api_key)
+    cache_key = store_keys.models_cache(user_id, api_key)
     cached = _read_cache(services, cache_key)
     if cached is not None:
         return _assemble(services.settings.model, cached["models"], live=cached["live"])
@@ -89,12 +92,12 @@ def list_models(services: Any, user_id: str) -> ModelList:
     return _assemble(services.settings.model, chat, live=live)
 
 
-def list_models_without_key(settings: Any) -> ModelList:
+def list_models_without_key(settings: Settings) -> ModelList:
     """The built-in list, for a user without a (readable) key."""
     return _assemble(settings.model, [(m.name, m.display_name, True) for m in FALLBACK], live=False)
 
 
-def choose_model(services: Any, user_id: str, name: str | None) -> UserRecord:
+def choose_model(services: Services, user_id: str, name: str | None) -> UserRecord:
     """Set the user's model to one their key can use; '' or None (or 'default') follows the server default.
 
     ValidationError, naming the usable models, for any other name.
@@ -121,7 +124,7 @@ def check_thinking(level: str | None) -> str:
     return wanted
 
 
-def choose_thinking(services: Any, user_id: str, level: str | None) -> UserRecord:
+def choose_thinking(services: Services, user_id: str, level: str | None) -> UserRecord:
     """Set how hard the model thinks (minimal, low, medium, high); '' or None (or 'default') is the model's own."""
     wanted = check_thinking(level)
     user = _user(services, user_id)
@@ -147,7 +150,7 @@ class TurnModel:
     notice: str = ""
 
 
-def model_for_turn(services: Any, user: UserRecord) -> TurnModel:
+def model_for_turn(services: Services, user: UserRecord) -> TurnModel:
     """The model for the user's next turn; a saved model that Google no longer lists moves them to the default."""
     default = services.settings.model
     if not user.model and default not in _GONE_DEFAULTS:  # the common case: no list lookup at all
@@ -167,7 +170,7 @@ def model_for_turn(services: Any, user: UserRecord) -> TurnModel:
     return TurnModel(name, thinking_of(user), thinks, notice)
 
 
-def replacement_for(services: Any, user_id: str, gone: str) -> tuple[str | None, str]:
+def replacement_for(services: Services, user_id: str, gone: str) -> tuple[str | None, str]:
     """After `gone` answered 404: what to use instead, and a note for the user if it was their own choice.
 
     Their choice is cleared, so they are told once. A default that answers 404 is remembered by this
@@ -177,7 +180,7 @@ def replacement_for(services: Any, user_id: str, gone: str) -> tuple[str | None,
     api_key = keys.gemini_key_of(services.backend, user)
     if api_key:
         with contextlib.suppress(Delta3Error):
-            services.backend.records.delete_value(_cache_key(user_id, api_key))
+            services.backend.records.delete_value(store_keys.models_cache(user_id, api_key))
     chosen = user.model == gone
     if chosen:
         accounts.set_model(services.backend, user_id, None)
@@ -225,19 +228,14 @@ def _is_chat_model(name: str) -> bool:
     return name.startswith("gemini") and not any(marker in name for marker in _NOT_CHAT)
 
 
-def _user(services: Any, user_id: str) -> UserRecord:
+def _user(services: Services, user_id: str) -> UserRecord:
     user = services.backend.records.get_user(user_id)
     if user is None:
         raise NotFoundError("Your account could not be found; please log in again.")
     return user
 
 
-def _cache_key(user_id: str, api_key: str) -> str:
-    # Per key too: a new key may see other models, and the old key's list must not serve it.
-    return f"models:{user_id}:{hashlib.sha256(api_key.encode()).hexdigest()[:16]}"
-
-
-def _read_cache(services: Any, key: str) -> dict[str, Any] | None:
+def _read_cache(services: Services, key: str) -> dict[str, Any] | None:
     try:
         raw = services.backend.records.get_value(key)
         data = json.loads(raw) if raw else None
@@ -249,7 +247,7 @@ def _read_cache(services: Any, key: str) -> dict[str, Any] | None:
             "live": bool(data.get("live"))}
 
 
-def _write_cache(services: Any, key: str, data: dict[str, Any], ttl: int) -> None:
+def _write_cache(services: Services, key: str, data: dict[str, Any], ttl: int) -> None:
     try:
         services.backend.records.put_value(key, json.dumps(data), ttl)
     except Delta3Error as exc:  # the list is still right; the next call just asks Google again

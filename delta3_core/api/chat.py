@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -15,6 +15,9 @@ from ..workspace import Workspace
 from . import idempotency
 from .framework import Call, Model, Reply, operation
 from .problems import Problem, retry_after
+
+if TYPE_CHECKING:
+    from delta3_core.services import Services
 
 MAX_MESSAGE_CHARS = 32_000
 OUTPUT_CLIP = 2_000  # characters of a tool's output in an answer; the whole of it went to the model
@@ -79,7 +82,7 @@ def _snapshot(ws: Workspace) -> dict[str, tuple[int, float]]:
 READ_ONLY_TOOLS = frozenset({"read_file", "list_files"})
 
 
-def turn_events(services: Any, user_id: str, message: str) -> Iterator[tuple[str, dict[str, Any]]]:
+def turn_events(services: Services, user_id: str, message: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """Run one API chat turn, yielding (SSE event name, data); the last is ("final", ChatAnswer as a dict)."""
     ws = Workspace(services.backend, user_id, services.settings.quota_bytes)
     before = None  # listed just before the first tool that may change files runs; a plain answer lists nothing

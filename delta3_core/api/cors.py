@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from delta3_core.config import Settings
 
 ALLOWED_HEADERS = "Authorization, Content-Type, Accept, Idempotency-Key"
 EXPOSED_HEADERS = "Retry-After, Idempotent-Replayed, Content-Disposition"
 MAX_AGE_S = 600
 
 
-def cors_headers(settings: Any, origin: str | None, preflight: bool, methods: str = "") -> dict[str, str]:
+def cors_headers(settings: Settings, origin: str | None, preflight: bool, methods: str = "") -> dict[str, str]:
     """The CORS headers for a request from `origin` (none unless that origin is listed)."""
     if not origin or origin not in settings.api_cors_origins:
         return {}

@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticError
@@ -22,6 +22,10 @@ from ..accounts.tokens import Bearer, resolve_bearer
 from ..errors import Delta3Error
 from ..workspace import Workspace
 from .problems import MEDIA_TYPE, Problem, from_domain
+
+if TYPE_CHECKING:
+    from delta3_core.config import Settings
+    from delta3_core.services import Services
 
 log = logging.getLogger("delta3.api")
 
@@ -88,7 +92,7 @@ class Operation:
     multipart: dict[str, Any] | None = None  # schema of a multipart/form-data body
     responses: dict[int, type[BaseModel]] | None = None  # other success statuses and their JSON bodies
 
-    def body_limit(self, settings: Any) -> int:
+    def body_limit(self, settings: Settings) -> int:
         """The largest body this operation accepts, in bytes."""
         return self.max_body(settings) if callable(self.max_body) else self.max_body
 
@@ -114,7 +118,7 @@ def operation(method: str, path: str, *, summary: str, tag: str, **options: Any)
 class Call:
     """What an operation gets: the services, the validated body and query, and who is calling."""
 
-    services: Any
+    services: Services
     request: ApiRequest
     body: Any = None
     query: Any = None
@@ -143,7 +147,7 @@ def bearer_token(headers: Mapping[str, str]) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def authenticate(services: Any, request: ApiRequest) -> tuple[Bearer, str]:
+def authenticate(services: Services, request: ApiRequest) -> tuple[Bearer, str]:
     """Who sends this request; Problem 401 if no valid token."""
     token = bearer_token(request.headers)
     challenge = {"WWW-Authenticate": 'Bearer realm="delta3"'}
@@ -228,7 +232,7 @@ def _to_reply(op: Operation, result: Any) -> Reply:
     return Reply(result, op.status)
 
 
-def dispatch(services: Any, op: Operation, request: ApiRequest,
+def dispatch(services: Services, op: Operation, request: ApiRequest,
              checks: tuple[Callable[[Any, Operation, ApiRequest, Call], None], ...] = ()) -> Reply:
     """Run one operation: auth, `checks` (rate limits...), validation, the handler; errors become problems."""
     try:

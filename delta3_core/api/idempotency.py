@@ -11,16 +11,13 @@ import hashlib
 import json
 from typing import Any
 
+from .. import store_keys
 from .problems import Problem, retry_after
 
 HEADER = "Idempotency-Key"
 MAX_KEY_CHARS = 255
 ANSWER_TTL_S = 24 * 3600
 CLAIM_TTL_S = 15 * 60  # longer than any turn; a claim left by a crashed request frees itself after this
-
-
-def _store_key(user_id: str, key: str) -> str:
-    return "idem:" + hashlib.sha256(f"{user_id}\0{key}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def fingerprint(body: bytes) -> str:
@@ -40,7 +37,7 @@ def clean_key(raw: str | None) -> str | None:
 
 def begin(records: Any, user_id: str, key: str, body_digest: str) -> dict[str, Any] | None:
     """Claim the key for this request (None: go ahead), or return the stored first answer; Problem otherwise."""
-    store_key = _store_key(user_id, key)
+    store_key = store_keys.idempotency(user_id, key)
     raw = records.get_value(store_key)
     saved = json.loads(raw) if raw else {}
     if saved.get("request") not in (None, body_digest):
@@ -56,5 +53,5 @@ def begin(records: Any, user_id: str, key: str, body_digest: str) -> dict[str, A
 
 def finish(records: Any, user_id: str, key: str, body_digest: str, status: int, answer: dict[str, Any]) -> None:
     """Keep the answer for a day, for retries with the same key."""
-    records.put_value(_store_key(user_id, key), json.dumps({"request": body_digest, "status": status,
+    records.put_value(store_keys.idempotency(user_id, key), json.dumps({"request": body_digest, "status": status,
                                                             "answer": answer}), ANSWER_TTL_S)

@@ -7,31 +7,30 @@ Each limit is per minute, in fixed windows; the 429 says when the window ends.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .. import store_keys
 from .problems import Problem, retry_after
+
+if TYPE_CHECKING:
+    from delta3_core.config import Settings
+    from delta3_core.services import Services
 
 WINDOW_S = 60
 
 
-def _digest(text: str) -> str:
-    # Counter keys never hold a token or an address in clear.
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
-def counted_keys(settings: Any, call: Any) -> list[tuple[str, int, str]]:
+def counted_keys(settings: Settings, call: Any) -> list[tuple[str, int, str]]:
     """(counter key, limit, what is limited) for this call."""
     if call.bearer is not None:
-        return [("api:token:" + _digest(call.token), settings.api_rate_per_token, "this token"),
-                ("api:account:" + call.user_id, settings.api_rate_per_account, "this account")]
+        return [(store_keys.api_rate_token(call.token), settings.api_rate_per_token, "this token"),
+                (store_keys.api_rate_account(call.user_id), settings.api_rate_per_account, "this account")]
     source = call.request.remote_addr
-    return [("api:source:" + _digest(source), settings.api_rate_per_source, "your address")] if source else []
+    return [(store_keys.api_rate_source(source), settings.api_rate_per_source, "your address")] if source else []
 
 
-def check_rate(services: Any, op: Any, request: Any, call: Any) -> None:
+def check_rate(services: Services, op: Any, request: Any, call: Any) -> None:
     """Count this request; Problem 429 with Retry-After once a limit is passed."""
     for key, limit, what in counted_keys(services.settings, call):
         count = services.backend.records.incr_counter(key, WINDOW_S, 1)

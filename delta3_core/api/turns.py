@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -16,6 +16,9 @@ from ..turns.runner import INTERRUPTED, Lease
 from .chat import ChatAnswer, ToolCall, TurnAccepted, TurnError, Usage, turn_events
 from .framework import Call, Reply, operation
 from .problems import Problem
+
+if TYPE_CHECKING:
+    from delta3_core.services import Services
 
 CHANNEL = "api"
 CLAIM_TTL_S = 24 * 3600  # an Idempotency-Key names the same turn for a day
@@ -38,7 +41,7 @@ def wants_async(call: Call) -> bool:
     return any(p.strip().split("=")[0].lower() == "respond-async" for p in prefer.split(","))
 
 
-def host(services) -> Any:
+def host(services: Services) -> Any:
     """This process's TurnHost (set up by the HTTP service), or None."""
     return getattr(services, "turns", None)
 
@@ -104,7 +107,7 @@ def _error_answer(message: str, kind: str, reply: str = "") -> dict[str, Any]:
 class ApiJobs:
     """The turn runner's handler for the API's turns: the answer stays in the job for GET /chat/turns/{id}."""
 
-    def __init__(self, services):
+    def __init__(self, services: Services):
         self.services = services
 
     def run(self, lease: Lease) -> dict:

@@ -36,18 +36,13 @@ class S3Versions:
         keys = {self._key(user_id, p): p for p in paths}
         prefix = os.path.commonprefix(list(keys))
         found: dict[str, list[dict[str, Any]]] = {p: [] for p in paths}
-        request = {"Bucket": self.bucket, "Prefix": prefix}
-        while True:
-            page = self.client.list_object_versions(**request)
+        for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix):
             for kind, is_marker in (("Versions", False), ("DeleteMarkers", True)):
                 for entry in page.get(kind, []):
                     if entry["Key"] in keys:
                         found[keys[entry["Key"]]].append({
                             "v": entry["VersionId"], "size": int(entry.get("Size", 0)), "dm": is_marker,
                             "latest": entry.get("IsLatest", False), "at": entry["LastModified"].timestamp()})
-            if not page.get("IsTruncated"):
-                break
-            request.update(KeyMarker=page["NextKeyMarker"], VersionIdMarker=page["NextVersionIdMarker"])
         for entries in found.values():
             entries.sort(key=lambda e: (e["latest"], e["at"]), reverse=True)
         return found

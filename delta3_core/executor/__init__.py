@@ -10,14 +10,18 @@ aws_lambda/   DELTA3_EXECUTOR=lambda: event protocol, client, per-user credentia
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .contract import Executor, Limits, RunResult
+
+if TYPE_CHECKING:
+    from delta3_core.config import Settings
+    from delta3_core.storage.base import Backend
 
 __all__ = ["Executor", "Limits", "RunResult", "make_executor", "sandbox_status"]
 
 
-def make_executor(settings: Any, backend: Any, invoke: Callable[[dict], dict] | None = None) -> Executor:
+def make_executor(settings: Settings, backend: Backend, invoke: Callable[[dict], dict] | None = None) -> Executor:
     """The executor chosen by DELTA3_EXECUTOR; `invoke` replaces the Lambda call (tests run the handler in-process)."""
     if settings.executor == "lambda" or invoke is not None:
         from .aws_lambda.client import LambdaExecutor
@@ -28,7 +32,7 @@ def make_executor(settings: Any, backend: Any, invoke: Callable[[dict], dict] | 
     return LocalExecutor(settings, backend)
 
 
-def sandbox_status(settings: Any) -> str:
+def sandbox_status(settings: Settings) -> str:
     """Plain text: whether code can run safely here, or what is missing and how to fix it."""
     if getattr(settings, "executor", "local") == "lambda":
         return f"ok: code runs in the executor Lambda {settings.executor_function}."

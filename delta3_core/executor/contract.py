@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ExecutorError, SandboxUnavailableError, ValidationError
+
+if TYPE_CHECKING:
+    from delta3_core.config import Settings
 
 __all__ = ["KINDS", "LIMIT_NAMES", "MAX_SOURCE_BYTES", "Executor", "ExecutorError", "Limits", "RunResult",
            "SandboxUnavailableError", "ValidationError", "check_request"]
@@ -57,7 +60,7 @@ class Limits(PlainDict):
     network: bool = False
 
     @classmethod
-    def from_settings(cls, settings: Any) -> Limits:
+    def from_settings(cls, settings: Settings) -> Limits:
         """The limits configured in `settings` (DELTA3_RUN_* variables)."""
         return cls(
             wall_s=float(settings.run_wall_s),

@@ -6,8 +6,9 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from .. import accounts
+from .. import accounts, store_keys
 from ..errors import Delta3Error, ValidationError
 from ..turns.host import TurnHost
 from ..turns.jobs import JobRecord, LeaseLost
@@ -15,6 +16,9 @@ from ..turns.workers import finish_inline
 from .commands import Command, mask_phone, parse_command, redact
 from .durable import CHANNEL, job_id_for, new_job
 from .handlers import SmsReply, is_opted_out, run_command
+
+if TYPE_CHECKING:
+    from delta3_core.services import Services
 
 log = logging.getLogger("delta3.sms")
 
@@ -52,7 +56,7 @@ def read_inbound(form: Mapping[str, str]) -> Inbound:
                    body=form.get("Body") or "", num_media=num_media)
 
 
-def admit(services, inbound: Inbound, command: Command) -> SmsReply | None:
+def admit(services: Services, inbound: Inbound, command: Command) -> SmsReply | None:
     """Checks before any work: a reply to give at once (empty means silence), or None to accept the message.
 
     A message answered here is claimed by its MessageSid, so a replay stays silent; one that goes on is
@@ -70,7 +74,7 @@ def admit(services, inbound: Inbound, command: Command) -> SmsReply | None:
         return SmsReply()  # opted out: say nothing until START
     if carrier_keyword:
         return None  # opting in or out must always work, whatever the limits
-    count = records.incr_counter(f"sms:rate:phone:{phone}", RATE_WINDOW_S)
+    count = records.incr_counter(store_keys.sms_rate_phone(phone), RATE_WINDOW_S)
     if count > settings.sms_rate_per_phone:
         # Only the first refusal is answered: replying to every message of a flood would be a flood too.
         if count == settings.sms_rate_per_phone + 1:
@@ -78,8 +82,8 @@ def admit(services, inbound: Inbound, command: Command) -> SmsReply | None:
                 f"You are sending messages faster than I can answer (limit {settings.sms_rate_per_phone} "
                 "a minute). Please wait a minute and try again."))
         return SmsReply()
-    if records.incr_counter("sms:rate:global", RATE_WINDOW_S) > settings.sms_rate_global:
-        if records.claim(f"sms:busy:{phone}", RATE_WINDOW_S):
+    if records.incr_counter(store_keys.sms_rate_global(), RATE_WINDOW_S) > settings.sms_rate_global:
+        if records.claim(store_keys.sms_busy(phone), RATE_WINDOW_S):
             return _once(records, inbound, SmsReply.text(BUSY_TEXT))
         return SmsReply()
     if len(inbound.body) > MAX_BODY_CHARS:
@@ -90,14 +94,9 @@ def admit(services, inbound: Inbound, command: Command) -> SmsReply | None:
     return None
 
 
-def claim_key(sid: str) -> str:
-    """The record that marks a MessageSid as taken (for SEEN_TTL_S)."""
-    return f"sms:sid:{sid}"
-
-
 def _once(records, inbound: Inbound, reply: SmsReply) -> SmsReply:
     """`reply` for the first delivery of this MessageSid; silence for a replay."""
-    if not records.claim(claim_key(inbound.sid), SEEN_TTL_S):
+    if not records.claim(store_keys.sms_seen(inbound.sid), SEEN_TTL_S):
         log.info("sms %s: already handled, ignoring the replay", inbound.sid)
         return SmsReply()
     return reply
@@ -107,7 +106,7 @@ class SmsChannel:
     """One per process: accepts webhook messages as durable jobs, and runs them (in-process workers, or
     on Lambda an async invocation per chat, through `defer`)."""
 
-    def __init__(self, services, defer: Callable[[JobRecord], None] | None = None, workers: bool = True):
+    def __init__(self, services: Services, defer: Callable[[JobRecord], None] | None = None, workers: bool = True):
         from .durable import SmsJobs
 
         self.services = services
@@ -134,7 +133,7 @@ class SmsChannel:
             return _once(self.services.backend.records, inbound, self.process(inbound.phone, command))
         job = new_job(inbound.sid, inbound.phone, inbound.to, inbound.body)
         # The claim and the job are one write: a message is either taken and durable, or not taken at all.
-        if not self.services.backend.records.enqueue_job(job, claim_key(inbound.sid), SEEN_TTL_S):
+        if not self.services.backend.records.enqueue_job(job, store_keys.sms_seen(inbound.sid), SEEN_TTL_S):
             return self._replayed(inbound)
         if command.name != "chat":  # quick: run it within this request when the phone has nothing before it
             try:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from .. import accounts, history, keys
+from .. import accounts, history, keys, store_keys
 from ..errors import Delta3Error, ModelError, StorageError, ValidationError
 from .commands import USAGE, Command, mask_email
 from .paging import PAGE_TTL_S, first_page, next_page, save_pages, split_text
+
+if TYPE_CHECKING:
+    from delta3_core.services import Services
 
 log = logging.getLogger("delta3.sms")
 
@@ -36,22 +40,16 @@ class SmsReply:
         return cls([message])
 
 
-def optout_key(phone: str) -> str:
-    """Record key that marks a phone as opted out."""
-    return f"sms:optout:{phone}"
+# Kept by name for accounts/deletion.py.
+more_key = store_keys.sms_more
 
 
-def more_key(phone: str, user_id: str) -> str:
-    """Record key of the pages kept for MORE: per account too, so a phone that changes hands shows none."""
-    return f"sms:more:{phone}:{user_id}"
-
-
-def is_opted_out(services, phone: str) -> bool:
+def is_opted_out(services: Services, phone: str) -> bool:
     """True when this phone texted STOP and not START since."""
-    return services.backend.records.get_value(optout_key(phone)) is not None
+    return services.backend.records.get_value(store_keys.sms_optout(phone)) is not None
 
 
-def run_command(services, phone: str, command: Command, observe=None) -> SmsReply:
+def run_command(services: Services, phone: str, command: Command, observe=None) -> SmsReply:
     """Carry out one parsed command for `phone` and return the reply; domain errors become the reply.
 
     `observe(event)`, if given, sees each event of a chat turn as it happens (durable turns record progress).
@@ -62,14 +60,14 @@ def run_command(services, phone: str, command: Command, observe=None) -> SmsRepl
         return SmsReply.text(str(error))
 
 
-def _dispatch(services, phone: str, command: Command, observe=None) -> SmsReply:
+def _dispatch(services: Services, phone: str, command: Command, observe=None) -> SmsReply:
     records = services.backend.records
     name = command.name
     if name == "stop":
-        records.put_value(optout_key(phone), "1", OPTOUT_TTL_S)
+        records.put_value(store_keys.sms_optout(phone), "1", OPTOUT_TTL_S)
         return SmsReply.text("You are unsubscribed from DELTA3 and will get no more messages. Text START to resume.")
     if name == "start":
-        records.delete_value(optout_key(phone))
+        records.delete_value(store_keys.sms_optout(phone))
         return SmsReply.text("You are subscribed to DELTA3 again. Text HELP for the commands.")
     if name == "help":
         return SmsReply.text(HELP_TEXT)
@@ -86,14 +84,14 @@ def _dispatch(services, phone: str, command: Command, observe=None) -> SmsReply:
         return _save_key(services, user, command.args[0])
     if name == "clear":
         history.clear(services.backend, user.user_id)
-        records.delete_value(more_key(phone, user.user_id))
+        records.delete_value(store_keys.sms_more(phone, user.user_id))
         return SmsReply.text("Chat history cleared. Your files are kept.")
     if name == "unlink":
         accounts.unlink_phone(services.backend, user.user_id)
-        records.delete_value(more_key(phone, user.user_id))
+        records.delete_value(store_keys.sms_more(phone, user.user_id))
         return SmsReply.text(f"This phone is no longer linked to {mask_email(user.email)}.")
     if name == "more":
-        return _more(services, more_key(phone, user.user_id))
+        return _more(services, store_keys.sms_more(phone, user.user_id))
     if name == "model":
         return _model(services, user, *command.args)
     if name == "undo":
@@ -103,7 +101,7 @@ def _dispatch(services, phone: str, command: Command, observe=None) -> SmsReply:
     return _chat(services, phone, user, command, observe)
 
 
-def _register(services, phone: str, email: str, password: str) -> SmsReply:
+def _register(services: Services, phone: str, email: str, password: str) -> SmsReply:
     linked = accounts.user_for_phone(services.backend, phone)
     if linked is not None:
         return SmsReply.text(f"This phone is already linked to {mask_email(linked.email)}. "
@@ -114,7 +112,7 @@ def _register(services, phone: str, email: str, password: str) -> SmsReply:
                          "Next, text KEY <your Gemini API key>.")
 
 
-def _link(services, phone: str, email: str, password: str) -> SmsReply:
+def _link(services: Services, phone: str, email: str, password: str) -> SmsReply:
     user = accounts.authenticate(services.backend, email, password, source=phone)
     linked = accounts.user_for_phone(services.backend, phone)
     if linked is not None and linked.user_id == user.user_id:
@@ -127,7 +125,7 @@ def _link(services, phone: str, email: str, password: str) -> SmsReply:
     return SmsReply.text(f"This phone is now linked to {user.email}. {follow}")
 
 
-def _save_key(services, user, key: str) -> SmsReply:
+def _save_key(services: Services, user, key: str) -> SmsReply:
     note = ""
     try:
         from .. import agent
@@ -146,7 +144,7 @@ def _save_key(services, user, key: str) -> SmsReply:
     return SmsReply.text(f"Gemini key {keys.mask_key(key)} saved.{note} You can chat now.")
 
 
-def _model(services, user, name: str | None = None) -> SmsReply:
+def _model(services: Services, user, name: str | None = None) -> SmsReply:
     """MODEL: the current model and the usable ones, in one text; MODEL <name>: switch (refused if not listed)."""
     from ..agent import models
 
@@ -160,7 +158,7 @@ def _model(services, user, name: str | None = None) -> SmsReply:
                          "Text MODEL <name> to switch.")
 
 
-def _more(services, key: str) -> SmsReply:
+def _more(services: Services, key: str) -> SmsReply:
     records = services.backend.records
     saved = records.get_value(key)
     if not saved:
@@ -173,7 +171,7 @@ def _more(services, key: str) -> SmsReply:
     return SmsReply(now)
 
 
-def _chat(services, phone: str, user, command: Command, observe=None) -> SmsReply:
+def _chat(services: Services, phone: str, user, command: Command, observe=None) -> SmsReply:
     if not keys.has_gemini_key(user):
         return SmsReply.text(NO_KEY_TEXT)
     from .. import agent
@@ -188,7 +186,7 @@ def _observed(events, observe):
         yield event
 
 
-def chat_reply(services, phone: str, user, reply) -> SmsReply:
+def chat_reply(services: Services, phone: str, user, reply) -> SmsReply:
     """An agent Reply as SMS: pages (the rest kept for MORE), the error sentence, picture links."""
     from . import media_links
 
@@ -200,7 +198,7 @@ def chat_reply(services, phone: str, user, reply) -> SmsReply:
     parts = split_text(text or "(The assistant gave no answer; try rephrasing.)")
     now, later = first_page(parts)
     try:
-        _keep_pages(services.backend.records, more_key(phone, user.user_id), later, len(parts))
+        _keep_pages(services.backend.records, store_keys.sms_more(phone, user.user_id), later, len(parts))
     except StorageError as error:  # the answer is ready: send it even if the rest cannot be kept for MORE
         log.warning("could not keep the MORE pages: %s", error)
         if later:

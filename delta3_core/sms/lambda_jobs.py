@@ -18,11 +18,15 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..errors import Delta3Error
 from ..turns.jobs import JobRecord
 from ..turns.runner import RetryLater
 from .channel import SmsChannel
+
+if TYPE_CHECKING:
+    from delta3_core.services import Services
 
 log = logging.getLogger("delta3.sms")
 
@@ -41,7 +45,7 @@ def lambda_invoke(payload: dict) -> None:
                                   Payload=json.dumps(payload).encode())
 
 
-def make_defer(services, invoke: Callable[[dict], None] = lambda_invoke) -> Callable[[JobRecord], None]:
+def make_defer(services: Services, invoke: Callable[[dict], None] = lambda_invoke) -> Callable[[JobRecord], None]:
     """The `defer` hook of SmsChannel on Lambda: invoke a worker for the stored job."""
 
     def defer(job: JobRecord) -> None:

@@ -5,10 +5,15 @@ from __future__ import annotations
 import logging
 import mimetypes
 import time
+from typing import TYPE_CHECKING
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from ..errors import AuthError, ValidationError
+from ..storage.codec import workspace_prefix
+
+if TYPE_CHECKING:
+    from delta3_core.services import Services
 
 log = logging.getLogger("delta3.media")
 
@@ -40,14 +45,14 @@ def read_token(secret: str, token: str, now: float | None = None) -> tuple[str, 
     return user_id, path
 
 
-def read_media(services, token: str) -> tuple[bytes, str]:
+def read_media(services: Services, token: str) -> tuple[bytes, str]:
     """The bytes and MIME type of the file a media token names; AuthError (bad link), NotFoundError (gone)."""
     user_id, path = read_token(services.settings.secret_key, token)
     data = services.backend.files.read_bytes(user_id, path)
     return data, mimetypes.guess_type(path)[0] or "application/octet-stream"
 
 
-def media_url(services, user_id: str, path: str, ttl_s: int = MEDIA_TTL_S) -> str:
+def media_url(services: Services, user_id: str, path: str, ttl_s: int = MEDIA_TTL_S) -> str:
     """A public, expiring URL for one workspace file, fit for Twilio's MediaUrl."""
     settings = services.settings
     if settings.backend == "aws":
@@ -56,14 +61,14 @@ def media_url(services, user_id: str, path: str, ttl_s: int = MEDIA_TTL_S) -> st
 
         # SigV4 links carry their lifetime (X-Amz-Expires) and work in every region.
         return boto3.client("s3", config=Config(signature_version="s3v4")).generate_presigned_url(
-            "get_object", Params={"Bucket": settings.bucket, "Key": f"users/{user_id}/workspace/{path}"},
+            "get_object", Params={"Bucket": settings.bucket, "Key": workspace_prefix(user_id) + path},
             ExpiresIn=ttl_s)
     if not settings.public_url:
         raise ValidationError("DELTA3_PUBLIC_URL is not set, so images cannot be sent by MMS.")
     return settings.public_url + MEDIA_ROUTE + sign_token(settings.secret_key, user_id, path, ttl_s)
 
 
-def urls_for(services, user_id: str, images: list[str]) -> list[str]:
+def urls_for(services: Services, user_id: str, images: list[str]) -> list[str]:
     """Expiring URLs for the images an answer produced (workspace paths), at most Twilio's limit."""
     from ..workspace import validate_path
 

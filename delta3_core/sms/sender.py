@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from delta3_core.config import Settings
 
 log = logging.getLogger("delta3.sms")
 # The client logs request parameters, which hold the message text: users' conversations stay out of logs.
@@ -20,7 +24,7 @@ LOOKBACK_MESSAGES = 20  # the newest messages to one phone searched for a send c
 CLOCK_SLACK_S = 5.0  # Twilio's clock (second precision) against ours
 
 
-def make_client(settings) -> Client:
+def make_client(settings: Settings) -> Client:
     """A Twilio REST client for this account, pointed at TWILIO_API_BASE_URL when it is set."""
     if not (settings.twilio_account_sid and settings.twilio_auth_token):
         raise ConfigError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set to send SMS.")

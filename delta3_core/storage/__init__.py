@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import ConfigError
 from .base import Backend
 
+if TYPE_CHECKING:
+    from delta3_core.config import Settings
 
-def open_backend(settings) -> Backend:
+
+def open_backend(settings: Settings) -> Backend:
     """Build the backend chosen by settings.backend ('local' or 'aws')."""
     if not settings.secret_key:
         raise ConfigError("DELTA3_SECRET_KEY must be set (load settings with load_settings()).")

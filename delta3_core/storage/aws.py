@@ -6,15 +6,20 @@ Clients are made with plain `boto3.client(...)`, so boto3's own settings apply
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .base import Backend
 from .ciphers import KmsKeyCipher
 from .dynamo import DynamoRecordStore
 from .s3 import S3FileStore
 
+if TYPE_CHECKING:
+    from delta3_core.config import Settings
+
 __all__ = ["DynamoRecordStore", "KmsKeyCipher", "S3FileStore", "open_aws"]
 
 
-def open_aws(settings) -> Backend:
+def open_aws(settings: Settings) -> Backend:
     """The AWS backend for settings.table / settings.bucket / settings.kms_key_id."""
     return Backend(
         records=DynamoRecordStore(settings.table),

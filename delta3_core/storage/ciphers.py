@@ -12,7 +12,7 @@ import base64
 import hashlib
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -21,6 +21,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ..errors import KeyDecryptError, StorageError
 from .codec import aws_client
+
+if TYPE_CHECKING:
+    from delta3_core.storage.base import Backend
 
 LOCAL_PREFIX = "d3v1"
 KMS_PREFIX = "kms1"
@@ -98,7 +101,7 @@ class LocalKeyCipher:
         return parts[0], parts[1], parts[2]
 
 
-def rotate_local_keys(backend: Any) -> dict[str, int]:
+def rotate_local_keys(backend: Backend) -> dict[str, int]:
     """Re-encrypt every user's stored Gemini key under the current master secret.
 
     Run with DELTA3_SECRET_KEY set to the new secret and DELTA3_OLD_SECRET_KEYS listing the old

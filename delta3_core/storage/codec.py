@@ -25,6 +25,16 @@ def check_user_id(user_id: str) -> str:
     return user_id
 
 
+def user_prefix(user_id: str) -> str:
+    """Where all of a user's files live: `users/<id>/` (an S3 key prefix, or a folder under the data dir)."""
+    return f"users/{check_user_id(user_id)}/"
+
+
+def workspace_prefix(user_id: str) -> str:
+    """The user's workspace under the same root: `users/<id>/workspace/`."""
+    return user_prefix(user_id) + "workspace/"
+
+
 def check_changes(changes: dict[str, Any]) -> None:
     """Raise ValidationError if `changes` names a field update_user cannot set."""
     unknown = sorted(set(changes) - UPDATABLE_FIELDS)

@@ -243,14 +243,10 @@ class DynamoRecordStore(DynamoAccountsMixin, DynamoCheckpointsMixin, DynamoTable
         request: dict[str, Any] = {
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :msg)", "ProjectionExpression": "pk, sk",
             "ExpressionAttributeValues": {":pk": {"S": f"USER#{user_id}"}, ":msg": {"S": "MSG#"}}}
-        while True:
-            page = self._call("query", **request)
-            keys = [{"DeleteRequest": {"Key": item}} for item in page["Items"]]
+        for items in self._query_pages(request):
+            keys = [{"DeleteRequest": {"Key": item}} for item in items]
             for start in range(0, len(keys), 25):
                 self._batch_write(keys[start:start + 25])
-            if "LastEvaluatedKey" not in page:
-                return
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # -- counters, claims, values -----------------------------------------------------
     def incr_counter(self, key: str, window_s: int, amount: int = 1) -> int:
@@ -318,16 +314,10 @@ class DynamoRecordStore(DynamoAccountsMixin, DynamoCheckpointsMixin, DynamoTable
         request: dict[str, Any] = {
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :t)", "ConsistentRead": True,
             "ExpressionAttributeValues": {":pk": {"S": f"USER#{user_id}"}, ":t": {"S": "TOKEN#"}}}
-        now, found = time.time(), []
-        while True:
-            page = self._call("query", **request)
-            for raw in page["Items"]:
-                item = decode_item(raw)
-                if item.get("expires_at", float("inf")) > now:
-                    found.append(self._token(item))
-            if "LastEvaluatedKey" not in page:
-                return sorted(found, key=lambda t: (t.created_at, t.token_id))
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        now = time.time()
+        found = [self._token(item) for items in self._query_pages(request) for item in map(decode_item, items)
+                 if item.get("expires_at", float("inf")) > now]
+        return sorted(found, key=lambda t: (t.created_at, t.token_id))
 
     def delete_access_token(self, user_id: str, token_id: str) -> bool:
         """Delete the list entry and the lookup item together; False if the user has no such token."""

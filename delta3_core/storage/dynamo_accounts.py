@@ -92,10 +92,4 @@ class DynamoAccountsMixin:
 
     def _query_all(self, request: dict[str, Any]) -> list[dict[str, Any]]:
         """Every raw item a Query returns, following its pages."""
-        items: list[dict[str, Any]] = []
-        while True:
-            page = self._call("query", **request)
-            items.extend(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return items
-            request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+        return [item for page in self._query_pages(request) for item in page]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import StorageError
@@ -95,6 +96,16 @@ class DynamoTable:
             raise StorageError(FAILED) from exc
         except BotoCoreError as exc:
             raise StorageError("The database (DynamoDB) could not be reached; nothing was saved.") from exc
+
+    def _query_pages(self, request: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        """The raw items of a Query, page by page."""
+        # Not boto3's paginator: every page goes through _call, which turns AWS failures into domain errors.
+        while True:
+            page = self._call("query", **request)
+            yield page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return
+            request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
 
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
         item = self._call("get_item", Key=item_key(pk, sk), ConsistentRead=True).get("Item")

@@ -69,7 +69,7 @@ def query_jobs(table, pk: str, limit: int) -> list[JobRecord]:
                                "ExpressionAttributeValues": {":pk": {"S": pk}}}
     jobs: list[JobRecord] = []
     now = time.time()
-    while len(jobs) < limit:
+    while len(jobs) < limit:  # by hand: each page asks only for the jobs still missing (Limit)
         page = table._call("query", Limit=limit - len(jobs), **request)
         jobs += [JobRecord.loads(item["job"]) for item in map(decode_item, page["Items"])
                  if item.get("expires_at", float("inf")) > now]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .base import Backend
 from .ciphers import LocalKeyCipher, rotate_local_keys
 from .localfiles import LocalFileStore
 from .sqlite import SqliteRecordStore
+
+if TYPE_CHECKING:
+    from delta3_core.config import Settings
 
 DB_FILE_NAME = "delta3.sqlite3"
 
@@ -13,7 +18,7 @@ __all__ = ["DB_FILE_NAME", "LocalFileStore", "LocalKeyCipher", "SqliteRecordStor
            "rotate_local_keys"]
 
 
-def open_local(settings) -> Backend:
+def open_local(settings: Settings) -> Backend:
     """The local backend in settings.data_dir (created 0700 if missing)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     return Backend(

@@ -14,12 +14,10 @@ from typing import BinaryIO
 
 from ..errors import ConflictError, NotFoundError, StorageError, ValidationError
 from .base import FileInfo
-from .codec import check_user_id, split_path, storage_errors
+from .codec import split_path, storage_errors, user_prefix, workspace_prefix
+from .nofollow import DIR_FLAGS, walk
 
 TMP_PREFIX = ".delta3-tmp-"  # in-flight atomic writes; never listed
-# A run can leave folders nested without end; listing holds one descriptor per level, so stop early.
-MAX_LIST_DEPTH = 64
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _os_failure(exc: Exception) -> str:
@@ -42,7 +40,7 @@ def _open_child_dir(parent: int, name: str, shown: str, create: bool) -> int:
     """Open folder `name` inside `parent` without following a symlink (creating it if asked)."""
     for _attempt in range(3):
         try:
-            return os.open(name, _DIR_FLAGS, dir_fd=parent)
+            return os.open(name, DIR_FLAGS, dir_fd=parent)
         except OSError:
             st = _lstat(name, parent)
             if st is None and create:
@@ -67,14 +65,14 @@ class LocalFileStore:
 
     def local_root(self, user_id: str) -> Path:
         """The user's workspace folder (created on first use)."""
-        workspace = self.root / "users" / check_user_id(user_id) / "workspace"
+        workspace = self.root / workspace_prefix(user_id)
         workspace.mkdir(parents=True, exist_ok=True, mode=0o700)
         return workspace
 
     @contextmanager
     def _dir(self, user_id: str, parts: list[str], create: bool = False) -> Iterator[int]:
         """A descriptor for folder `parts` of the workspace, every component opened with O_NOFOLLOW."""
-        fd = os.open(self.local_root(user_id), _DIR_FLAGS)
+        fd = os.open(self.local_root(user_id), DIR_FLAGS)
         try:
             for i, part in enumerate(parts):
                 child = _open_child_dir(fd, part, "/".join(parts[: i + 1]), create)
@@ -88,32 +86,16 @@ class LocalFileStore:
     def list_files(self, user_id: str) -> list[FileInfo]:
         """Every file and folder, recursively, sorted by path; symlinks and special files are skipped."""
         found: list[FileInfo] = []
-        with self._dir(user_id, []) as fd:
-            self._walk(fd, "", found)
+        for rel_dir, _fd, entries in walk(self.local_root(user_id)):
+            entries[:] = [(name, st) for name, st in entries if not name.startswith(TMP_PREFIX)]
+            for name, st in entries:
+                path = f"{rel_dir}/{name}" if rel_dir else name
+                if stat.S_ISREG(st.st_mode):
+                    found.append(FileInfo(path, st.st_size, st.st_mtime))
+                elif stat.S_ISDIR(st.st_mode):
+                    found.append(FileInfo(path, 0, st.st_mtime, is_dir=True))
         return sorted(found, key=lambda info: info.path)
 
-    def _walk(self, fd: int, prefix: str, found: list[FileInfo]) -> None:
-        with os.scandir(fd) as entries:
-            listed = list(entries)
-        for entry in listed:
-            if entry.name.startswith(TMP_PREFIX):
-                continue
-            st = entry.stat(follow_symlinks=False)
-            path = prefix + entry.name
-            if stat.S_ISREG(st.st_mode):
-                found.append(FileInfo(path, st.st_size, st.st_mtime))
-            elif stat.S_ISDIR(st.st_mode):
-                found.append(FileInfo(path, 0, st.st_mtime, is_dir=True))
-                if path.count("/") + 1 >= MAX_LIST_DEPTH:
-                    continue
-                try:
-                    child = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
-                except OSError:
-                    continue  # replaced by a link or removed while we looked: skip it
-                try:
-                    self._walk(child, path + "/", found)
-                finally:
-                    os.close(child)
 
     def _open_file(self, user_id: str, path: str) -> int:
         parts = split_path(path)
@@ -209,7 +191,7 @@ class LocalFileStore:
     @_storage_errors
     def purge_user(self, user_id: str) -> None:
         """Remove `<root>/users/<id>` with everything in it (workspace, checkpoints); fine if absent."""
-        folder = self.root / "users" / check_user_id(user_id)
+        folder = self.root / user_prefix(user_id)
         if not os.path.lexists(folder):
             return
         # Code runs may leave folders without owner permissions; open them up first (links not followed).

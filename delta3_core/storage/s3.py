@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import ConflictError, NotFoundError, StorageError, ValidationError
 from .base import FileInfo
-from .codec import aws_client, check_user_id, split_path, storage_errors
+from .codec import aws_client, split_path, storage_errors, user_prefix, workspace_prefix
 
 _BATCH = 1000  # DeleteObjects takes at most 1000 keys
 
@@ -41,7 +41,7 @@ class S3FileStore:
 
     def prefix(self, user_id: str) -> str:
         """The key prefix of the user's workspace, ending in '/'."""
-        return f"users/{check_user_id(user_id)}/workspace/"
+        return workspace_prefix(user_id)
 
     def local_root(self, user_id: str) -> None:
         return None
@@ -195,7 +195,7 @@ class S3FileStore:
     @_s3_errors
     def purge_user(self, user_id: str) -> None:
         """Delete every object version and delete marker under `users/<id>/` (undo checkpoints too)."""
-        prefix = f"users/{check_user_id(user_id)}/"
+        prefix = user_prefix(user_id)
         for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix):
             found = [{"Key": v["Key"], "VersionId": v["VersionId"]}
                      for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]

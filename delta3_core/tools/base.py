@@ -7,13 +7,15 @@ import re
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.genai import types
 
-from ..workspace import Workspace
+from ..workspace import IMAGE_EXTENSIONS, Workspace
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
+if TYPE_CHECKING:
+    from delta3_core.services import Services
+
 _SCHEMA_TYPES = {str: "STRING", int: "INTEGER", float: "NUMBER", bool: "BOOLEAN"}
 
 
@@ -21,7 +23,7 @@ _SCHEMA_TYPES = {str: "STRING", int: "INTEGER", float: "NUMBER", bool: "BOOLEAN"
 class ToolContext:
     """Who a tool acts for: the services (settings, storage, executor) and the user id."""
 
-    services: Any
+    services: Services
     user_id: str
     changes: Any = None  # the turn's checkpoints.Recorder (made here, never committed, if not given)
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .jobs import JobRecord
 from .runner import JobHandler, TurnRunner
 from .workers import TurnWorkers
+
+if TYPE_CHECKING:
+    from delta3_core.services import Services
 
 log = logging.getLogger("delta3.turns")
 
@@ -15,7 +19,7 @@ log = logging.getLogger("delta3.turns")
 class TurnHost:
     """In-process workers (waitress, any long-lived host), or on Lambda a `defer` hook that invokes a worker."""
 
-    def __init__(self, services, defer: Callable[[JobRecord], None] | None = None, workers: bool = True):
+    def __init__(self, services: Services, defer: Callable[[JobRecord], None] | None = None, workers: bool = True):
         self.runner = TurnRunner(services, {})
         self.defer = defer
         self.workers = None

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import history
 from ..storage.base import Message
 from .jobs import JobRecord
+
+if TYPE_CHECKING:
+    from delta3_core.services import Services
 
 STALE_TEXT = "Sorry, that message was interrupted; please send it again."
 INTERRUPTED_NOTE = ("(This run was interrupted when our service restarted{tool}; what is above is all it did. "
                     "Check your files, and send the message again if you need more.)")
 
 
-def saved_answer(services, user_id: str, job: JobRecord, channel: str) -> Message | None:
+def saved_answer(services: Services, user_id: str, job: JobRecord, channel: str) -> Message | None:
     """The answer a previous attempt saved to history (a turn saves itself before the job keeps its reply)."""
     messages = history.context(services.backend, user_id)
     for index, message in enumerate(messages[:-1]):
@@ -23,7 +28,7 @@ def saved_answer(services, user_id: str, job: JobRecord, channel: str) -> Messag
     return None
 
 
-def interrupted_answer(services, user_id: str, job: JobRecord, channel: str) -> str | None:
+def interrupted_answer(services: Services, user_id: str, job: JobRecord, channel: str) -> str | None:
     """For a job whose tools had started when its worker died: the text so far and a note saying so,
     saved to history as the turn; None when no tool had started (running the turn again is safe)."""
     progress = job.progress

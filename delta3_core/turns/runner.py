@@ -9,10 +9,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import Delta3Error
 from .jobs import DONE, FAILED, JobRecord, LeaseLost, lane_heads
+
+if TYPE_CHECKING:
+    from delta3_core.services import Services
 
 log = logging.getLogger("delta3.turns")
 
@@ -104,7 +107,7 @@ def make_owner() -> str:
 class TurnRunner:
     """Leases jobs for the channels it has handlers for, and runs each to exactly one answer."""
 
-    def __init__(self, services, handlers: dict[str, JobHandler], owner: str | None = None):
+    def __init__(self, services: Services, handlers: dict[str, JobHandler], owner: str | None = None):
         self.services = services
         self.records = services.backend.records
         self.handlers = handlers

@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import jwt
 import streamlit as st
@@ -27,6 +27,9 @@ from .. import accounts
 from ..config import Settings, check_secret_key, load_settings
 from ..errors import Delta3Error, ValidationError
 from ..storage.base import UserRecord
+
+if TYPE_CHECKING:
+    from delta3_core.services import Services
 
 COOKIE_NAME = "delta3_session"
 COOKIE_MAX_AGE_S = accounts.SESSION_TTL_S  # 7 days, the same as the server-side session
@@ -88,14 +91,14 @@ def services():
 
 # ---------------------------------------------------------------- who is logged in
 
-def current_user(svc) -> UserRecord | None:
+def current_user(services: Services) -> UserRecord | None:
     """Resolve this browser session's user from session state or the cookie, checked server-side."""
     token = st.session_state.get(_TOKEN)
     from_cookie = False
     if token is None and not st.session_state.get(_SIGNED_OUT):
-        token = decode_cookie(svc.settings, _read_cookie())
+        token = decode_cookie(services.settings, _read_cookie())
         from_cookie = token is not None
-    user = accounts.resolve_session(svc.backend, token) if token else None
+    user = accounts.resolve_session(services.backend, token) if token else None
     if user is None:
         if token is not None:  # expired or revoked elsewhere: forget it here too
             _forget()
@@ -121,9 +124,9 @@ def require_user() -> UserRecord:
     return user
 
 
-def refresh_user(svc) -> UserRecord:
+def refresh_user(services: Services) -> UserRecord:
     """Reload the logged-in user after a change (key, model, phone)."""
-    user = svc.backend.records.get_user(require_user().user_id)
+    user = services.backend.records.get_user(require_user().user_id)
     st.session_state[_USER] = user
     return user
 
@@ -136,12 +139,12 @@ def _client_source() -> str | None:
     return address if isinstance(address, str) and address else None
 
 
-def _start_session(svc, user_id: str, token: str | None = None) -> None:
+def _start_session(services: Services, user_id: str, token: str | None = None) -> None:
     # Also used by web/oidc.py when a provider sign-in opens a session.
-    token = token or accounts.create_session(svc.backend, user_id)
+    token = token or accounts.create_session(services.backend, user_id)
     st.session_state[_TOKEN] = token
     st.session_state.pop(_SIGNED_OUT, None)
-    _queue_cookie(encode_cookie(svc.settings, token))
+    _queue_cookie(encode_cookie(services.settings, token))
 
 
 def _forget() -> None:
@@ -175,25 +178,25 @@ def take_new_password(field: str, repeat_field: str) -> str:
 
 # ---------------------------------------------------------------- form callbacks (run before the rerun)
 
-def sign_in(svc) -> None:
+def sign_in(services: Services) -> None:
     """Login form callback: check the credentials and start a session."""
     email = st.session_state.get("login_email", "")
     password = st.session_state.pop("login_password", "")
     try:
-        user = accounts.authenticate(svc.backend, email, password, source=_client_source())
+        user = accounts.authenticate(services.backend, email, password, source=_client_source())
     except Delta3Error as error:
         _flash_error(error)
         return
-    _start_session(svc, user.user_id)
+    _start_session(services, user.user_id)
 
 
-def sign_up(svc) -> None:
+def sign_up(services: Services) -> None:
     """Registration form callback: create the account and log it in."""
     email = st.session_state.get("register_email", "")
 
     def register() -> None:
-        user = accounts.register(svc.backend, email, take_new_password("register_password", "register_repeat"))
-        _start_session(svc, user.user_id)
+        user = accounts.register(services.backend, email, take_new_password("register_password", "register_repeat"))
+        _start_session(services, user.user_id)
 
     act(register, "Your account is ready.")
 
@@ -222,9 +225,9 @@ def _end_provider_identity() -> bool:
     return True
 
 
-def sign_out(svc) -> bool:
+def sign_out(services: Services) -> bool:
     """End this session on the server and drop the cookie; True if the browser goes to st.logout's address."""
-    accounts.logout(svc.backend, st.session_state.get(_TOKEN))
+    accounts.logout(services.backend, st.session_state.get(_TOKEN))
     leaving = _end_provider_identity()
     _forget()
     _queue_cookie(None)
@@ -232,19 +235,19 @@ def sign_out(svc) -> bool:
     return leaving
 
 
-def sign_out_everywhere(svc) -> None:
+def sign_out_everywhere(services: Services) -> None:
     """Revoke every session of the user, on every device."""
-    accounts.logout_everywhere(svc.backend, require_user().user_id)
+    accounts.logout_everywhere(services.backend, require_user().user_id)
     _end_provider_identity()
     _forget()
     _queue_cookie(None)
     st.session_state[FLASH] = ("success", "You are logged out on every device.")
 
 
-def change_password(svc, old: str, new: str) -> None:
+def change_password(services: Services, old: str, new: str) -> None:
     """Change the password; other sessions end, this one continues with a fresh token."""
-    token = accounts.change_password(svc.backend, require_user().user_id, old, new)
-    _start_session(svc, require_user().user_id, token)
+    token = accounts.change_password(services.backend, require_user().user_id, old, new)
+    _start_session(services, require_user().user_id, token)
 
 
 @contextmanager

@@ -10,11 +10,10 @@ import streamlit as st
 
 from ..errors import Delta3Error
 from ..storage.base import Message
-from ..workspace import Workspace, validate_path
+from ..workspace import IMAGE_EXTENSIONS, Workspace, validate_path
 from .auth import plain
 
 UPLOAD_DIR = "uploads"
-IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
 _CURSOR = " ▌"
 # One-click first messages on an empty chat: what DELTA3 is good at.
 STARTERS = ("Create a calculator module and test it", "Plot sin and cos with matplotlib",
@@ -120,7 +119,7 @@ def save_attachments(ws: Workspace, files: Iterable[Any]) -> list[str]:
 def show_images(ws: Workspace, paths: Iterable[str]) -> None:
     """Show images from the workspace inline (missing ones are skipped quietly)."""
     for path in paths:
-        if not path.lower().endswith(IMAGE_TYPES):
+        if not path.lower().endswith(IMAGE_EXTENSIONS):
             continue
         try:
             data = ws.read_bytes(path)

@@ -12,10 +12,9 @@ import streamlit as st
 
 from ..errors import Delta3Error, ValidationError
 from ..storage.base import FileInfo
-from ..workspace import Workspace, validate_path
+from ..workspace import IMAGE_EXTENSIONS, Workspace, human_size, validate_path
 from .auth import act, plain
 
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg"}
 TABLE_EXTS = {".csv", ".tsv"}
 EDIT_LIMIT = 1024 * 1024  # bigger text files are downloadable, not edited in the browser
 # Ace editor modes by extension; anything else opens as plain text.
@@ -27,15 +26,6 @@ ACE_MODES = {
     ".java": "java", ".go": "golang", ".rs": "rust", ".rb": "ruby", ".r": "r", ".csv": "text",
     ".txt": "text", ".dockerfile": "dockerfile", ".tex": "latex", ".lua": "lua", ".php": "php",
 }
-
-
-def human_size(size: float) -> str:
-    """A size for people: 512 B, 3.4 KB, 12.0 MB, 1.2 GB."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return ""  # unreachable
 
 
 def plural(count: int, noun: str) -> str:
@@ -76,7 +66,7 @@ def default_file(files: list[FileInfo]) -> str | None:
 def file_kind(path: str) -> str:
     """How the page shows a file: 'image', 'table' or 'text' (binary is decided on reading)."""
     ext = posixpath.splitext(path)[1].lower()
-    if ext in IMAGE_EXTS:
+    if ext in IMAGE_EXTENSIONS:
         return "image"
     if ext in TABLE_EXTS:
         return "table"

@@ -6,11 +6,16 @@ Streamlit keeps the provider's identity in its own 30-day cookie; here it only o
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from ..accounts import oidc
 from ..errors import AuthError, Delta3Error
 from . import auth as webauth
+
+if TYPE_CHECKING:
+    from delta3_core.services import Services
 
 _PENDING = "_delta3_oidc_pending"  # an identity waiting for the password of the account it would link to
 _SEEN = "_delta3_oidc_seen"  # identities already handled in this browser session
@@ -25,7 +30,7 @@ def provider_name() -> str:
     return "Google" if "accounts.google.com" in url else "single sign-on"
 
 
-def user_from_identity(svc):
+def user_from_identity(services: Services):
     """Log in with the provider identity Streamlit holds, if it is fresh and unused; the user or None."""
     claims = webauth.provider_identity()
     if claims is None or st.session_state.get(webauth._SIGNED_OUT):
@@ -39,15 +44,15 @@ def user_from_identity(svc):
     if not oidc.is_fresh(identity) or not _once(identity.key, lambda: None):
         return None
     try:
-        user = oidc.sign_in(svc.backend, identity)
+        user = oidc.sign_in(services.backend, identity)
     except Delta3Error as error:
         webauth._flash_error(error)
         return None
     if user is None:
         st.session_state[_PENDING] = identity
         return None
-    webauth._start_session(svc, user.user_id)
-    return webauth.current_user(svc)
+    webauth._start_session(services, user.user_id)
+    return webauth.current_user(services)
 
 
 def _once(key: str, action) -> bool:
@@ -67,7 +72,7 @@ def sign_in_button() -> None:
         st.login()
 
 
-def link_form(svc) -> bool:
+def link_form(services: Services) -> bool:
     """If a provider sign-in waits for the password of the account with its email, ask for it; True if shown."""
     identity = st.session_state.get(_PENDING)
     if identity is None:
@@ -77,26 +82,26 @@ def link_form(svc) -> bool:
         st.write(f"**{webauth.plain(identity.email)}** already has a DELTA3 account. Enter its password once; "
                  f"from then on {provider_name()} signs you in.")
         st.text_input("DELTA3 password", key="oidc_link_password", type="password", autocomplete="current-password")
-        st.form_submit_button("Link and log in", type="primary", width="stretch", on_click=link, args=(svc,))
+        st.form_submit_button("Link and log in", type="primary", width="stretch", on_click=link, args=(services,))
     st.button("Cancel", on_click=cancel)
     return True
 
 
-def link(svc) -> None:
+def link(services: Services) -> None:
     """Link form callback: prove the password account is yours, link it, and log in."""
     identity = st.session_state.get(_PENDING)
     password = st.session_state.pop("oidc_link_password", "")
     if identity is None:
         return
     try:
-        user = oidc.link(svc.backend, identity, password, source=webauth._client_source())
+        user = oidc.link(services.backend, identity, password, source=webauth._client_source())
     except Delta3Error as error:
         if isinstance(error, AuthError) and not oidc.is_fresh(identity):
             st.session_state.pop(_PENDING, None)  # too late: the button starts a fresh sign-in
         webauth._flash_error(error)
         return
     st.session_state.pop(_PENDING, None)
-    webauth._start_session(svc, user.user_id)
+    webauth._start_session(services, user.user_id)
 
 
 def cancel() -> None:

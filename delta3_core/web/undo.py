@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
@@ -22,10 +22,13 @@ from ..storage.base import CheckpointRecord
 from .auth import act, plain
 from .files import human_size
 
+if TYPE_CHECKING:
+    from delta3_core.services import Services
+
 SIGNS = {"created": "+", "modified": "~", "deleted": "−"}
 
 
-def checkpoints(services: Any, user_id: str, messages: list[Any]) -> dict[str, CheckpointRecord]:
+def checkpoints(services: Services, user_id: str, messages: list[Any]) -> dict[str, CheckpointRecord]:
     """The undoable checkpoints by turn id (read only when some message in view has one)."""
     if not any((m.meta or {}).get("checkpoint") for m in messages):
         return {}
@@ -38,7 +41,7 @@ def files_label(files: list[dict[str, Any]]) -> str:
     return f"Changed {len(files)} file{'s' if len(files) != 1 else ''}: {names}"
 
 
-def show_changes(services: Any, user_id: str, checkpoint: dict[str, Any],
+def show_changes(services: Services, user_id: str, checkpoint: dict[str, Any],
                  records: dict[str, CheckpointRecord]) -> None:
     """A turn's changed files, their diffs on demand, and its undo button (or why there is none)."""
     turn, files = checkpoint.get("turn", ""), checkpoint.get("files") or []
@@ -61,7 +64,7 @@ def show_changes(services: Any, user_id: str, checkpoint: dict[str, Any],
                   on_click=lambda: act(lambda: undo_turn(services, user_id, turn, "web"), lambda r: r.message()))
 
 
-def show_latest(services: Any, user_id: str) -> None:
+def show_latest(services: Services, user_id: str) -> None:
     """Under an answer just streamed: its changed files and undo button, if it changed any."""
     from .. import history
 
@@ -77,7 +80,7 @@ def version_label(version: FileVersion) -> str:
     return f"{when} · {about} · {human_size(version.size)}"
 
 
-def show_history(services: Any, user_id: str, path: str) -> None:
+def show_history(services: Services, user_id: str, path: str) -> None:
     """The open file's earlier versions (time, turn, size), a diff against the current one, and restore."""
     if not st.toggle("Earlier versions", key=f"versions-{path}"):
         return

@@ -6,7 +6,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -16,10 +16,14 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from ...storage.codec import workspace_prefix
 from ..contract import ExecutorError, Limits, RunResult, ValidationError, check_request
-from ..sync.synced_run import workspace_prefix
 from .credentials import CredentialMinter, role_arn_from
 from .protocol import EVENT_VERSION
+
+if TYPE_CHECKING:
+    from delta3_core.config import Settings
+    from delta3_core.storage.base import Backend
 
 SYNC_ALLOWANCE_S = 120  # restore + push on top of the run's own wall time
 RETRY_DELAYS_S = (0.5, 1.5)  # only for failures where the function surely did not run
@@ -30,7 +34,7 @@ Invoke = Callable[[dict[str, Any]], dict[str, Any]]
 class LambdaExecutor:
     """Executor that runs code in the executor Lambda, one tenant (user) per execution environment."""
 
-    def __init__(self, settings: Any, backend: Any, invoke: Invoke | None = None, lambda_client: Any = None,
+    def __init__(self, settings: Settings, backend: Backend, invoke: Invoke | None = None, lambda_client: Any = None,
                  minter: CredentialMinter | None = None):
         if not settings.bucket:
             raise ExecutorError("The Lambda executor needs DELTA3_BUCKET (the workspace bucket).")

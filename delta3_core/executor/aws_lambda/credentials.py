@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ...storage.codec import workspace_prefix
 from ..contract import ExecutorError
-from ..sync.synced_run import workspace_prefix
+
+if TYPE_CHECKING:
+    from delta3_core.config import Settings
 
 SESSION_SECONDS = 900  # STS minimum
 MAX_SESSION_SECONDS = 3600  # a role's default MaxSessionDuration
@@ -84,6 +87,6 @@ class CredentialMinter:
         return creds
 
 
-def role_arn_from(settings: Any) -> str | None:
+def role_arn_from(settings: Settings) -> str | None:
     """The role to assume for scoped credentials (DELTA3_EXECUTOR_ROLE_ARN), if one is configured."""
     return settings.executor_role_arn or None

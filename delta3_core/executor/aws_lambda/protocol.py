@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ...storage.codec import workspace_prefix
 from ..contract import ValidationError, check_request
-from ..sync.synced_run import workspace_prefix
 
 EVENT_VERSION = 1
 MAX_RESULT_BYTES = 5_500_000  # Lambda's synchronous response limit is 6 MB; keep a margin

@@ -6,7 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..contract import ExecutorError, Limits, RunResult, SandboxUnavailableError, check_request
 from ..supervisor.environment import RUN_PYTHON, RUN_SHELL, command_for, run_environment
@@ -24,6 +24,10 @@ from .registry_proxy import shared_proxy
 from .seccomp import filter_fd
 from .slots import SLOTS
 from .zygote import POOL, Zygote, preloads_for, zygote_source
+
+if TYPE_CHECKING:
+    from delta3_core.config import Settings
+    from delta3_core.storage.base import Backend
 
 SLOT_WAIT_MARGIN_S = 10  # a waiting run gives the ones ahead of it their wall time plus this
 UNSAFE_NOTE = " (Ran WITHOUT a sandbox: DELTA3_UNSAFE_NO_SANDBOX is on.)"
@@ -144,7 +148,7 @@ def _wait_for_sandbox_exit(info_read: int) -> None:
 class LocalExecutor:
     """Executor for DELTA3_EXECUTOR=local: the sandbox on this host, workspace from the backend."""
 
-    def __init__(self, settings: Any, backend: Any, limits: Limits | None = None):
+    def __init__(self, settings: Settings, backend: Backend, limits: Limits | None = None):
         self.settings = settings
         self.backend = backend
         self.limits = limits or Limits.from_settings(settings)

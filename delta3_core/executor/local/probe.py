@@ -9,7 +9,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..contract import Limits
 from ..supervisor.environment import RUN_PYTHON
@@ -17,6 +17,9 @@ from ..supervisor.rlimits import with_limits
 from ..supervisor.uids import hand_over, host_uid
 from .bwrap import bwrap_command, bwrap_options
 from .seccomp import filter_fd
+
+if TYPE_CHECKING:
+    from delta3_core.config import Settings
 
 INSTALL_HINT = ("Install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: "
                 "`sudo dnf install bubblewrap`), or set DELTA3_UNSAFE_NO_SANDBOX=true to run code "
@@ -47,7 +50,7 @@ _ok_cache: dict[tuple[str, bool], SandboxCheck] = {}
 _cache_lock = threading.Lock()
 
 
-def check_sandbox(settings: Any) -> SandboxCheck:
+def check_sandbox(settings: Settings) -> SandboxCheck:
     """Probe bwrap once (success is cached per process; a failure is re-checked next time)."""
     if settings.unsafe_no_sandbox:
         return SandboxCheck(True, True, "UNSAFE: code runs WITHOUT a sandbox (DELTA3_UNSAFE_NO_SANDBOX=true): "

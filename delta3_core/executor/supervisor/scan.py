@@ -6,13 +6,12 @@ import contextlib
 import os
 import stat
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+from ...storage.nofollow import MAX_DEPTH, open_folder, walk
+
 ENTRY_BYTES = 4096  # the least any file, folder or link costs against the quota (one block, one inode)
-MAX_DEPTH = 64  # folders deeper than this are not entered (each is opened component by component)
 DEEP_NOTE = f"folder nested over {MAX_DEPTH} levels deep, not looked into"
 SPECIAL_KINDS = ((stat.S_ISLNK, "symlink"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
                  (stat.S_ISCHR, "device"), (stat.S_ISBLK, "device"))
@@ -33,45 +32,6 @@ class Scan:
     files: dict[str, Stat]
     skipped: list[str]  # "path (symlink)" and the like
     special_paths: list[str]  # the paths alone, to remove them
-
-
-def walk(root: Path) -> Iterator[tuple[str, int, list[tuple[str, os.stat_result]]]]:
-    """Yield (relative folder, its descriptor, [(name, lstat)]) for every folder under `root`.
-
-    Each folder is opened one component at a time with O_NOFOLLOW: a run (or a concurrent run of the same
-    user) may swap a folder for a link to a host folder at any moment, and we act as root on what we find.
-    Folders nested deeper than MAX_DEPTH are listed in their parent but not entered.
-    """
-    stack = [""]
-    while stack:
-        rel_dir = stack.pop()
-        try:
-            fd = open_folder(root, rel_dir)
-        except OSError:
-            continue  # replaced or removed meanwhile
-        try:
-            entries = []
-            with os.scandir(fd) as listing:
-                for entry in listing:
-                    with contextlib.suppress(OSError):
-                        entries.append((entry.name, entry.stat(follow_symlinks=False)))
-            yield rel_dir, fd, entries
-        finally:
-            os.close(fd)
-        if rel_dir.count("/") + 1 < MAX_DEPTH:
-            stack += [f"{rel_dir}/{name}" if rel_dir else name for name, info in entries if stat.S_ISDIR(info.st_mode)]
-
-
-def open_folder(root: Path, rel_dir: str) -> int:
-    """A descriptor for folder `rel_dir` under `root`, no component followed if it is a link."""
-    fd = os.open(root, _DIR_FLAGS)
-    for part in rel_dir.split("/") if rel_dir else ():
-        try:
-            child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-        finally:
-            os.close(fd)
-        fd = child
-    return fd
 
 
 def scan(root: Path) -> Scan:

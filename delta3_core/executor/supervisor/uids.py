@@ -6,8 +6,8 @@ import os
 import struct
 from pathlib import Path
 
+from ...storage.nofollow import walk
 from ..contract import SandboxUnavailableError
-from .scan import walk
 
 # When the app runs as root, the sandbox runs as this otherwise unused host uid instead: the kernel never
 # enforces RLIMIT_NPROC for host root, so without it a fork bomb would only be stopped by the clock.

@@ -23,6 +23,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ...errors import ValidationError
+from ...storage.codec import split_path
 from ..supervisor.scan import scan
 
 PART_SIZE = 8 * 1024 * 1024  # multipart above this; also the most a transfer holds in memory
@@ -78,10 +80,12 @@ def file_sha256(path: Path) -> str:
 
 
 def safe_relative(rel: str) -> bool:
-    """True if an S3-derived path stays inside the folder (no '..', no absolute path, no empty part)."""
-    parts = PurePosixPath(rel).parts
-    return bool(parts) and not rel.startswith("/") and all(p not in ("", ".", "..") for p in parts) \
-        and "\x00" not in rel and "\\" not in rel
+    """True if an S3-derived path stays inside the folder: the storage layer's own rule (split_path)."""
+    try:
+        split_path(rel)
+    except ValidationError:
+        return False
+    return True
 
 
 class S3Sync:
@@ -101,16 +105,11 @@ class S3Sync:
     def listing(self) -> dict[str, tuple[str, int]]:
         """Every object under the prefix as {relative path: (etag, size)}; folder markers end in '/'."""
         objects: dict[str, tuple[str, int]] = {}
-        token = None
-        while True:
-            args = {"Bucket": self.bucket, "Prefix": self.prefix, **({"ContinuationToken": token} if token else {})}
-            page = self.client.list_objects_v2(**args)
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
             self._count()
             for obj in page.get("Contents", []):
                 objects[obj["Key"][len(self.prefix):]] = (obj["ETag"], obj["Size"])
-            if not page.get("IsTruncated"):
-                return objects
-            token = page["NextContinuationToken"]
+        return objects
 
     def restore(self, root: Path, manifest: dict[str, Entry], scratch: Path) -> dict[str, Entry]:
         """Make `root` equal to S3, downloading only what differs from `manifest`; return the new manifest."""

@@ -13,14 +13,17 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ...storage.codec import check_user_id
+from ...storage.codec import check_user_id, workspace_prefix
 from ..contract import ExecutorError, RunResult
 from ..supervisor.scan import DEEP_NOTE
 from .s3 import S3Sync, SyncReport, load_manifest, save_manifest
+
+if TYPE_CHECKING:
+    from delta3_core.storage.base import Backend
 
 
 @dataclass
@@ -31,11 +34,6 @@ class Slot:
     manifest_path: Path
     scratch: Path
     warm: bool
-
-
-def workspace_prefix(user_id: str) -> str:
-    """S3 key prefix of a user's workspace (the storage layer's layout)."""
-    return f"users/{check_user_id(user_id)}/workspace/"
 
 
 @contextlib.contextmanager
@@ -135,7 +133,7 @@ def _reason(error: Exception) -> str:
     return type(error).__name__
 
 
-def s3_client_for_backend(backend: Any) -> Any:
+def s3_client_for_backend(backend: Backend) -> Any:
     """An S3 client with a connection pool sized for parallel restores (honours AWS_ENDPOINT_URL)."""
     import boto3
     from botocore.config import Config
