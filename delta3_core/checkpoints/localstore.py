@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConflictError, NotFoundError, ValidationError
-from ..executor.scan import scan
+from ..executor.supervisor.scan import scan
 
 FULL_CHECK_S = 600  # a code run re-checks every file at most this often (changes made outside DELTA3)
 
