@@ -18,7 +18,7 @@ from typing import Any
 from ..checkpoints import forget
 from ..errors import Delta3Error
 from ..storage.base import PurgeJob
-from .users import check_own_password, require_user
+from .users import confirm_owner, require_user
 
 log = logging.getLogger("delta3.accounts")
 RETRY_OTHERS = 5  # queued purges of other accounts a deletion also retries, so the queue drains by itself
@@ -31,11 +31,14 @@ class DeletionResult:
     complete: bool
 
 
-def delete_account(services: Any, user_id: str, password: str) -> DeletionResult:
-    """Delete the account after checking its password (AuthError if wrong), then purge everything of it."""
+def delete_account(services: Any, user_id: str, password: str | None, email: str | None = None) -> DeletionResult:
+    """Delete the account after checking its password (AuthError if wrong), then purge everything of it.
+
+    An account made by signing in with Google has no password: the typed email confirms instead.
+    """
     backend = services.backend
     user = require_user(backend, user_id)
-    check_own_password(backend, user, password)
+    confirm_owner(backend, user, password, email)
     deleted = backend.records.delete_user(user_id)
     complete = True
     if deleted is not None:
