@@ -11,6 +11,7 @@ import pytest
 
 from delta3_core import accounts, keys, usage
 from delta3_core.accounts import reset
+from delta3_core.checkpoints import Recorder
 
 
 def click(at, label: str):
@@ -66,9 +67,14 @@ def test_export_download_holds_the_account_without_secrets(web_services, web_use
     from delta3_core.web.account import export_bytes
 
     keys.set_gemini_key(web_services.backend, web_user.user_id, "AIzaSyTest-0123456789abcdefghij")
-    web_services.backend.files.write_bytes(web_user.user_id, "notes.txt", b"mine")
+    web_services.backend.files.write_bytes(web_user.user_id, "notes.txt", b"mine before")
+    recorder = Recorder(web_services, web_user.user_id, "web", "rewrite notes")
+    with recorder.changing(["notes.txt"]):
+        web_services.backend.files.write_bytes(web_user.user_id, "notes.txt", b"mine")
+    assert recorder.commit() is not None
     archive = zipfile.ZipFile(io.BytesIO(export_bytes(web_services, web_user.user_id)))
     assert archive.read("workspace/notes.txt") == b"mine"
+    assert sorted(archive.namelist()) == ["account.json", "history.json", "workspace/notes.txt"]  # no checkpoints
     assert json.loads(archive.read("account.json"))["email"] == "ada@example.com"
     assert b"AIzaSyTest" not in b"".join(archive.read(n) for n in archive.namelist())
 
