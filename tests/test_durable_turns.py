@@ -188,7 +188,8 @@ def test_api_turns_accepted_before_a_kill_are_answered_once_after_the_restart(
         client = httpx.Client(base_url=service.base, timeout=30, headers={"Authorization": f"Bearer {token}"})
         async_ = {"Prefer": "respond-async"}
         # Stage "running a tool", then stage "accepted" (behind it: one user's turns keep their order).
-        fake_gemini.enqueue(gemini_calls(gemini_call("execute_shell", {"command": "sleep 25"}),
+        fake_gemini.enqueue(gemini_calls(gemini_call("write_file", {"path": "plan.txt", "content": "step 1"}),
+                                         gemini_call("execute_shell", {"command": "sleep 25"}),
                                          text="Running it now."))
         first = client.post("/chat/send", json={"message": "run the slow thing"}, headers=async_)
         assert first.status_code == 202, first.text
@@ -209,14 +210,20 @@ def test_api_turns_accepted_before_a_kill_are_answered_once_after_the_restart(
 
         first_state = _wait(lambda: finished(first_id), "the first turn's answer")
         second_state = _wait(lambda: finished(second_id), "the second turn's answer")
+        # The interrupted turn kept its checkpoint (stored after write_file, before the kill), once.
+        undone = client.post("/chat/undo")
+        assert undone.status_code == 200, undone.text
+        assert undone.json()["restored"] == ["plan.txt"]
+        assert client.post("/chat/undo").status_code == 409  # nothing else: not recorded twice
         client.close()
     finally:
         service.stop()
     answer = first_state["answer"]
     assert answer["reply"].startswith("Running it now.") and "interrupted" in answer["reply"]
-    assert [t["name"] for t in answer["tool_calls"]] == ["execute_shell"]
+    assert [t["name"] for t in answer["tool_calls"]] == ["write_file", "execute_shell"]
     assert second_state["answer"]["reply"] == "Second answer."
     assert len(fake_gemini.generate_requests) == 2  # the interrupted turn was not run again
+    assert "plan.txt" not in [f.path for f in backend.files.list_files(user.user_id)]  # undone: made by the turn
     assert records.get_job(first_id).attempts == 2 and records.get_job(second_id).attempts == 1
     saved = [(m.role, m.content[:15]) for m in records.recent_messages(user.user_id, 10)]
     assert saved[0] == ("user", "run the slow th") and saved[1][0] == "assistant"  # order kept in history
