@@ -56,7 +56,7 @@ def test_files_page_lists_earlier_versions_and_restores_one(web_app, web_user, w
     with recorder.changing(["notes.md"]):
         ws.write_text("notes.md", "second\n")
     recorder.commit()
-    at = web_app(user=web_user, page="pages/files.py")
+    at = web_app(user=web_user, page="app_pages/files.py")
     at.toggle(key="versions-notes.md").set_value(True).run()
     assert not at.exception
     picker = at.selectbox(key="version-notes.md")
