@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from delta3_core import keys
+from delta3_core import accounts, keys
 from delta3_core.accounts import phone_verify
 from delta3_core.accounts import tokens as pat
 from delta3_core.errors import Delta3Error
@@ -102,11 +102,17 @@ with account_tab:
     sandbox = sandbox_status(services.settings).removeprefix("ok: ")
     st.caption(sandbox[:1].upper() + sandbox[1:])  # e.g. "Code runs in a bubblewrap sandbox (network off)."
     with st.form("password", clear_on_submit=True):
-        st.subheader("Change password", anchor=False)
-        st.text_input("Current password", key="pw_old", type="password", autocomplete="current-password")
+        if accounts.has_password(user):
+            st.subheader("Change password", anchor=False)
+            st.text_input("Current password", key="pw_old", type="password", autocomplete="current-password")
+        else:  # made by signing in with Google: a password adds logging in by email, SMS LINK and the API
+            st.subheader("Set a password", anchor=False)
+            st.caption("You sign in with Google. A password also lets you log in with your email, link a phone "
+                       "by SMS and use the API.")
         st.text_input("New password", key="pw_new", type="password", autocomplete="new-password")
         st.text_input("Repeat new password", key="pw_repeat", type="password", autocomplete="new-password")
-        st.form_submit_button("Change password", on_click=websettings.change_password, args=(services,))
+        label = "Change password" if accounts.has_password(user) else "Set password"
+        st.form_submit_button(label, on_click=websettings.change_password, args=(services,))
     st.subheader("Sessions", anchor=False)
     st.caption("Lost a device or used a shared computer? End every session, including this one.")
     st.button("Log out everywhere", on_click=webauth.sign_out_everywhere, args=(services,))

@@ -8,16 +8,21 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
 from delta3_core import accounts, history, keys, usage
 from delta3_core.accounts import phone_verify, tokens
+from delta3_core.checkpoints import Recorder, undoable
 from delta3_core.errors import AuthError, StorageError
 from delta3_core.services import Services
+from delta3_core.sms.durable import new_job
 from delta3_core.sms.handlers import more_key
 from delta3_core.storage.base import Message
 from delta3_core.storage.local import DB_FILE_NAME
+from delta3_core.turns.jobs import JobRecord
+from delta3_core.workspace import Workspace
 
 PASSWORD = "correct horse 42"
 PHONE, OTHER_PHONE = "+14155550100", "+14155550199"
@@ -45,7 +50,26 @@ def make_account(services, email: str, phone: str) -> tuple[str, str]:
     backend.records.put_value(more_key(phone, user.user_id), "pages", 3600)
     backend.records.put_value(phone_verify.pending_key(user.user_id), "{}", 600)
     accounts.operator_code(services, email)
+    add_checkpoint_and_jobs(services, user.user_id, phone)
     return user.user_id, token
+
+
+def add_checkpoint_and_jobs(services, user_id: str, phone: str) -> None:
+    """An undo checkpoint (old content kept), an SMS job from the phone and an API turn job, one finished."""
+    ws = Workspace(services.backend, user_id, services.settings.quota_bytes)
+    recorder = Recorder(services, user_id, "web", "edit notes")
+    with recorder.changing(["notes/a.txt"]):
+        ws.write_text("notes/a.txt", "third")
+    assert recorder.commit() is not None
+    records = services.backend.records
+    name = services.backend.records.get_user(user_id).email.split("@")[0]
+    sms = new_job(f"SM{name}", phone, "+15005550006", "write a poem")
+    api = JobRecord.new(f"api-{name}", "api", f"api:{user_id}", "list my files", user_id=user_id)
+    for job in (sms, api):  # the claims name the message, not the account (and expire by themselves)
+        assert records.enqueue_job(job, f"api:turn:{job.job_id}", 3600)
+    taken = records.lease_job(api, "worker-1", 60)
+    taken.status, taken.finished_at, taken.reply = "done", time.time(), {"reply": "two files"}
+    records.save_job(taken)
 
 
 def leftovers(services, user_id: str, *needles: str) -> list[str]:
@@ -58,9 +82,9 @@ def leftovers(services, user_id: str, *needles: str) -> list[str]:
             found += [f"{table}: {row}" for row in db.execute(f"SELECT * FROM {table}")
                       if any(n in str(row) for n in needles)]
         db.close()
-        folder = backend.files.root / "users" / user_id
-        if folder.exists():
-            found += [f"disk: {path}" for path in folder.rglob("*")] or [f"disk: {folder}"]
+        for folder in (backend.files.root / "users" / user_id, backend.files.root / "checkpoints" / user_id):
+            if folder.exists():
+                found += [f"disk: {path}" for path in folder.rglob("*")] or [f"disk: {folder}"]
     else:
         client = backend.records.client
         for page in client.get_paginator("scan").paginate(TableName=backend.records.table):
@@ -76,7 +100,9 @@ def leftovers(services, user_id: str, *needles: str) -> list[str]:
 def test_deletion_leaves_nothing_and_keeps_other_accounts(services):
     ada, ada_token = make_account(services, "ada@example.com", PHONE)
     bob, bob_token = make_account(services, "bob@example.com", OTHER_PHONE)
-    assert leftovers(services, ada, "ada@example.com", PHONE)  # the check sees data while it exists
+    found = leftovers(services, ada, "ada@example.com", PHONE)  # the check sees data while it exists
+    for kind in ("CKPT#" if "dynamodb" in found[0] else "checkpoints", "write a poem", "list my files"):
+        assert any(kind in line for line in found), kind
     with pytest.raises(AuthError):
         accounts.delete_account(services, ada, "wrong password 1")
     assert services.backend.records.get_user(ada) is not None  # a wrong password deletes nothing
@@ -90,7 +116,11 @@ def test_deletion_leaves_nothing_and_keeps_other_accounts(services):
         accounts.authenticate(services.backend, "ada@example.com", PASSWORD)
     # bob keeps everything
     assert accounts.resolve_session(services.backend, bob_token).user_id == bob
-    assert services.backend.files.read_bytes(bob, "notes/a.txt") == b"second"
+    assert services.backend.files.read_bytes(bob, "notes/a.txt") == b"third"
+    assert [r.data["label"] for r in undoable(services, bob)] == ["edit notes"]
+    assert [j.job_id for j in services.backend.records.open_jobs()] == ["sms-SMbob"]
+    assert services.backend.records.get_job("api-ada") is None
+    assert services.backend.records.get_job("api-bob").reply == {"reply": "two files"}
     assert [m.content for m in history.recent(services.backend, bob)] == ["hi", "hello"]
     assert accounts.user_for_phone(services.backend, OTHER_PHONE).user_id == bob
     assert usage.usage_today(services.backend, bob)["total_tokens"] == 125

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 import zipfile
 
 import pytest
@@ -134,3 +135,19 @@ def test_a_turn_past_the_daily_limit_is_429_naming_the_limit(api, api_user, fake
     assert api_user.patch("/auth/me", json={"daily_token_limit": 200_000}).status_code == 200
     fake_gemini.enqueue(gemini_text("Yes."))
     assert api_user.post("/chat/send", json={"message": "one more?"}).status_code == 200
+
+
+def test_an_account_made_with_google_deletes_with_its_email_instead_of_a_password(api):
+    from delta3_core.accounts import oidc
+
+    identity = oidc.identity_from_claims({"iss": "https://accounts.example.test", "sub": "g-7", "iat": int(time.time()),
+                                          "email": "gina@example.com", "email_verified": True, "nonce": "n-7"})
+    user = oidc.sign_in(api.services.backend, identity)
+    with api.client(accounts.create_session(api.services.backend, user.user_id)) as gina:
+        problem = _problem(gina.request("DELETE", "/auth/me", json={"password": "anything-at-all"}), 422)
+        assert "email address" in problem["detail"]
+        _problem(gina.request("DELETE", "/auth/me", json={"email": "someone@example.com"}), 422)
+        assert gina.get("/auth/me").status_code == 200
+        assert gina.request("DELETE", "/auth/me", json={"email": "Gina@example.com"}).status_code == 204
+        _problem(gina.get("/auth/me"), 401)
+    assert api.services.backend.records.get_user(user.user_id) is None

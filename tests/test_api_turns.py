@@ -84,3 +84,20 @@ def test_the_openapi_document_describes_the_202_and_the_turn(api):
     send = document["paths"]["/chat/send"]["post"]["responses"]
     assert "202" in send and "200" in send
     assert "/chat/turns/{turn_id}" in document["paths"]
+
+
+def test_an_async_turn_past_the_daily_limit_ends_with_the_limit_in_its_status(api, keyed, fake_gemini):
+    from delta3_core import budget, usage
+
+    user = api.services.backend.records.find_user_by_email("ada@example.com")
+    budget.set_daily_limit(api.services, user.user_id, 1000)
+    usage.record_usage(api.services.backend, user.user_id, 900, 100)
+    accepted = keyed.post("/chat/send", json={"message": "one more?"}, headers=ASYNC)
+    assert accepted.status_code == 202, accepted.text
+    state = wait_done(keyed, accepted.json()["turn_id"])
+    assert state["status"] == "done"
+    error = state["answer"]["error"]
+    assert error["kind"] == "daily_limit" and "daily limit of 1,000 tokens" in error["message"]
+    assert state["answer"]["reply"] == "" and fake_gemini.generate_requests == []
+    assert keyed.get("/chat/history").json()["messages"] == []  # refused once, nothing kept or run again
+    assert api.services.backend.records.get_job(accepted.json()["turn_id"]).attempts == 1

@@ -9,13 +9,7 @@ S3 and KMS in moto's HTTP server) alike.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -26,73 +20,17 @@ from delta3_core.config import load_settings
 from delta3_core.storage import open_backend
 from delta3_core.storage.base import UserRecord
 from tests.fixtures.gemini import gemini_call, gemini_calls, gemini_text
-from tests.fixtures.storage import TEST_SECRET, free_port, make_aws_resources, set_fake_aws_env
+from tests.fixtures.service import Service, _wait
+from tests.fixtures.storage import TEST_SECRET, make_aws_resources, set_fake_aws_env
 from tests.fixtures.twilio import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     PUBLIC_URL,
     TWILIO_NUMBER,
-    inbound_form,
-    sign,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
 PHONES = {"a": "+14155550101", "b": "+14155550102", "c": "+14155550103"}
-
-
-def _wait(predicate, what: str, timeout: float = 60.0, every: float = 0.05):
-    """Poll `predicate` until it returns something truthy; fail naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(every)
-
-
-class Service:
-    """`python -m sms_webhook` as a child process that the test can SIGKILL and start again."""
-
-    def __init__(self, env: dict, log: Path):
-        self.env, self.log, self.proc, self.base = env, log, None, ""
-
-    def start(self) -> Service:
-        port = free_port()
-        self.base = f"http://127.0.0.1:{port}"
-        out = self.log.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "sms_webhook", "--host", "127.0.0.1", "--port",
-                                      str(port)], cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        out.close()
-
-        def up():
-            assert self.proc.poll() is None, self.log.read_text()[-3000:]
-            try:
-                return urllib.request.urlopen(self.base + "/healthz", timeout=1).status == 200
-            except OSError:
-                return False
-
-        _wait(up, "the service to start", every=0.1)
-        return self
-
-    def text(self, phone: str, body: str) -> str:
-        """Send one signed SMS; the job id the service made of it (it answered 200, so it took it)."""
-        form = inbound_form(body, phone)
-        request = urllib.request.Request(self.base + "/twilio/webhook", data=urllib.parse.urlencode(form).encode(),
-                                         headers={"X-Twilio-Signature": sign(form)})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            assert response.status == 200
-        return f"sms-{form['MessageSid']}"
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(30)
 
 
 @pytest.fixture(params=["local", "aws-server"])
@@ -188,7 +126,8 @@ def test_api_turns_accepted_before_a_kill_are_answered_once_after_the_restart(
         client = httpx.Client(base_url=service.base, timeout=30, headers={"Authorization": f"Bearer {token}"})
         async_ = {"Prefer": "respond-async"}
         # Stage "running a tool", then stage "accepted" (behind it: one user's turns keep their order).
-        fake_gemini.enqueue(gemini_calls(gemini_call("execute_shell", {"command": "sleep 25"}),
+        fake_gemini.enqueue(gemini_calls(gemini_call("write_file", {"path": "plan.txt", "content": "step 1"}),
+                                         gemini_call("execute_shell", {"command": "sleep 25"}),
                                          text="Running it now."))
         first = client.post("/chat/send", json={"message": "run the slow thing"}, headers=async_)
         assert first.status_code == 202, first.text
@@ -209,14 +148,20 @@ def test_api_turns_accepted_before_a_kill_are_answered_once_after_the_restart(
 
         first_state = _wait(lambda: finished(first_id), "the first turn's answer")
         second_state = _wait(lambda: finished(second_id), "the second turn's answer")
+        # The interrupted turn kept its checkpoint (stored after write_file, before the kill), once.
+        undone = client.post("/chat/undo")
+        assert undone.status_code == 200, undone.text
+        assert undone.json()["restored"] == ["plan.txt"]
+        assert client.post("/chat/undo").status_code == 409  # nothing else: not recorded twice
         client.close()
     finally:
         service.stop()
     answer = first_state["answer"]
     assert answer["reply"].startswith("Running it now.") and "interrupted" in answer["reply"]
-    assert [t["name"] for t in answer["tool_calls"]] == ["execute_shell"]
+    assert [t["name"] for t in answer["tool_calls"]] == ["write_file", "execute_shell"]
     assert second_state["answer"]["reply"] == "Second answer."
     assert len(fake_gemini.generate_requests) == 2  # the interrupted turn was not run again
+    assert "plan.txt" not in [f.path for f in backend.files.list_files(user.user_id)]  # undone: made by the turn
     assert records.get_job(first_id).attempts == 2 and records.get_job(second_id).attempts == 1
     saved = [(m.role, m.content[:15]) for m in records.recent_messages(user.user_id, 10)]
     assert saved[0] == ("user", "run the slow th") and saved[1][0] == "assistant"  # order kept in history

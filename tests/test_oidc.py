@@ -109,3 +109,31 @@ def test_linking_is_throttled_like_a_login(backend):
             oidc.link(backend, first, "wrong password 1")
     with pytest.raises(ThrottledError, match="Too many failed logins"):
         oidc.link(backend, first, PASSWORD)
+
+
+def test_a_password_less_account_deletes_with_its_typed_email_and_can_set_a_password(services_backend):
+    services, backend = services_backend
+    user = oidc.sign_in(backend, identity())
+    assert not accounts.has_password(user)
+    for wrong in (None, "", "bob@example.com"):
+        with pytest.raises(ValidationError, match="type its email address"):
+            accounts.delete_account(services, user.user_id, None, wrong)
+    accounts.change_password(backend, user.user_id, "", PASSWORD)  # no current password to give
+    assert accounts.authenticate(backend, "ada@example.com", PASSWORD).user_id == user.user_id
+    with pytest.raises(AuthError):  # once it has a password, the password is what confirms
+        accounts.delete_account(services, user.user_id, "wrong password 1", "ada@example.com")
+    assert accounts.delete_account(services, user.user_id, PASSWORD).complete
+
+
+def test_a_password_less_account_is_deleted_with_its_email(services_backend):
+    services, backend = services_backend
+    user = oidc.sign_in(backend, identity())
+    assert accounts.delete_account(services, user.user_id, None, " ADA@example.com").complete
+    assert backend.records.get_user(user.user_id) is None
+
+
+@pytest.fixture
+def services_backend(backend, settings):
+    from delta3_core.services import Services
+
+    return Services(settings, backend), backend

@@ -534,3 +534,27 @@ def test_racing_undo_marks_are_won_once(backend, request):
     for thread in threads:
         thread.join()
     assert sorted(wins) == [False, False, False, True]
+
+
+# -- account deletion of durable turn jobs ----------------------------------------------------
+def test_delete_user_jobs_removes_open_finished_and_failed_jobs_of_that_user_only(backend):
+    from delta3_core.turns.jobs import JobRecord
+
+    records = backend.records
+    jobs = [JobRecord.new("a1", "api", "api:u1", "open", user_id="u1"),
+            JobRecord.new("a2", "api", "api:u1", "done", user_id="u1"),
+            _job("s1", lane="sms:+1555"), JobRecord.new("s2", "sms", "sms:+1666", "failed", address={"phone": "+1666"}),
+            JobRecord.new("b1", "api", "api:u2", "bob's", user_id="u2"), _job("s3", lane="sms:+1555")]
+    for job in jobs:
+        assert records.enqueue_job(job, f"k-{job.job_id}", 60)
+    for job_id, status in (("a2", "done"), ("s2", "failed"), ("s3", "done")):
+        taken = records.lease_job(records.get_job(job_id), "w", 30)
+        taken.status, taken.finished_at = status, time.time()
+        records.save_job(taken)
+    records.delete_user_jobs("u1", "+1666")
+    assert [j.job_id for j in records.open_jobs()] == ["s1", "b1"]
+    assert records.failed_jobs() == [] and records.get_job("a2") is None and records.get_job("a1") is None
+    records.delete_user_jobs("u3", "+1555")
+    assert [j.job_id for j in records.open_jobs()] == ["b1"] and records.get_job("s3") is None
+    records.delete_user_jobs("u3", None)  # no phone: nothing else goes
+    assert records.get_job("b1").text == "bob's"

@@ -100,3 +100,19 @@ def test_jobs_command_lists_pending_and_failed_jobs_with_ages_and_no_message_tex
     assert lines[2].startswith("failed") and "Twilio refused the message" in lines[2]
     assert lines[-1] == "1 pending, 0 running, 1 failed"
     assert "secret question" not in done.stdout and PHONE not in done.stdout and PHONE[-4:] in done.stdout
+
+
+def test_a_message_past_the_daily_limit_gets_one_sms_and_the_job_ends(channel, fake_twilio, fake_gemini):
+    from delta3_core import budget, usage
+
+    budget.set_daily_limit(channel.services, channel.user_id, 1000)
+    usage.record_usage(channel.services.backend, channel.user_id, 900, 100)
+    _accept(channel, "one more poem", "SMlimit")
+    channel.runner.run(channel.runner.next_job())
+    [sent] = fake_twilio.wait_for(1)
+    assert "daily limit of 1,000 tokens" in sent["body"] and "00:00 UTC" in sent["body"]
+    assert fake_gemini.generate_requests == [] and channel.runner.next_job() is None  # answered once, done
+    assert len(fake_twilio.messages) == 1
+    job = channel.services.backend.records.get_job("sms-SMlimit")
+    assert job.status == "done" and job.attempts == 1 and list(job.outbox) == ["0"]
+    assert history.recent(channel.services.backend, channel.user_id) == []  # a refused message is not kept

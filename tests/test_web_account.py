@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 
 import pytest
 
 from delta3_core import accounts, keys, usage
 from delta3_core.accounts import reset
+from delta3_core.checkpoints import Recorder
 
 
 def click(at, label: str):
@@ -65,9 +67,14 @@ def test_export_download_holds_the_account_without_secrets(web_services, web_use
     from delta3_core.web.account import export_bytes
 
     keys.set_gemini_key(web_services.backend, web_user.user_id, "AIzaSyTest-0123456789abcdefghij")
-    web_services.backend.files.write_bytes(web_user.user_id, "notes.txt", b"mine")
+    web_services.backend.files.write_bytes(web_user.user_id, "notes.txt", b"mine before")
+    recorder = Recorder(web_services, web_user.user_id, "web", "rewrite notes")
+    with recorder.changing(["notes.txt"]):
+        web_services.backend.files.write_bytes(web_user.user_id, "notes.txt", b"mine")
+    assert recorder.commit() is not None
     archive = zipfile.ZipFile(io.BytesIO(export_bytes(web_services, web_user.user_id)))
     assert archive.read("workspace/notes.txt") == b"mine"
+    assert sorted(archive.namelist()) == ["account.json", "history.json", "workspace/notes.txt"]  # no checkpoints
     assert json.loads(archive.read("account.json"))["email"] == "ada@example.com"
     assert b"AIzaSyTest" not in b"".join(archive.read(n) for n in archive.namelist())
 
@@ -89,6 +96,40 @@ def test_delete_needs_password_and_typed_email_then_logs_out(web_app, web_user, 
     assert web_services.backend.records.get_user(web_user.user_id) is None
     assert at.text_input(key="login_email") is not None  # back at the login page
     assert "Your account and all its data are deleted." in page_text(at)
+
+
+def test_an_account_made_with_google_sets_a_password_and_deletes_with_its_typed_email(web_app, web_services):
+    from delta3_core.accounts import oidc
+    from tests.fixtures.web import WebUser
+
+    identity = oidc.identity_from_claims({"iss": "https://accounts.example.test", "sub": "g-7", "iat": int(time.time()),
+                                          "email": "gina@example.com", "email_verified": True, "nonce": "n-7"})
+    user = oidc.sign_in(web_services.backend, identity)
+    gina = WebUser(user.user_id, user.email, "", accounts.create_session(web_services.backend, user.user_id))
+    at = web_app(user=gina, page="app_pages/settings.py")
+    assert not [t for t in at.text_input if t.key in ("delete_password", "pw_old")]  # it has no password to ask
+    at.text_input(key="delete_confirm").input("gina@example.com")
+    at = click(at, "Delete my account forever")
+    assert web_services.backend.records.get_user(user.user_id) is None
+    assert "Your account and all its data are deleted." in page_text(at)
+
+
+def test_an_account_made_with_google_can_set_a_password(web_app, web_services):
+    from delta3_core.accounts import oidc
+    from tests.fixtures.web import WebUser
+
+    identity = oidc.identity_from_claims({"iss": "https://accounts.example.test", "sub": "g-8", "iat": int(time.time()),
+                                          "email": "gina@example.com", "email_verified": True, "nonce": "n-8"})
+    user = oidc.sign_in(web_services.backend, identity)
+    gina = WebUser(user.user_id, user.email, "", accounts.create_session(web_services.backend, user.user_id))
+    at = web_app(user=gina, page="app_pages/settings.py")
+    at.text_input(key="pw_new").input("a fine new password 7")
+    at.text_input(key="pw_repeat").input("a fine new password 7")
+    at.button(key="FormSubmitter:password-Set password").click().run()
+    assert "Password changed" in page_text(at)
+    signed_in = accounts.authenticate(web_services.backend, "gina@example.com", "a fine new password 7")
+    assert signed_in.user_id == user.user_id
+    assert at.text_input(key="pw_old") is not None  # from now on it is a password account
 
 
 def test_forgot_password_page_with_an_operator_code(web_app, web_user, web_services):

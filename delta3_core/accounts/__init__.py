@@ -20,13 +20,21 @@ from .phones import link_phone, normalize_phone, unlink_phone, user_for_phone
 from .reset import confirm_reset, operator_code, request_reset
 from .sessions import SESSION_TTL_S, create_session, logout, logout_everywhere, resolve_session
 from .throttle import LOGIN_WINDOW_S, MAX_FAILURES_PER_EMAIL, MAX_FAILURES_PER_SOURCE
-from .users import authenticate, change_password, check_own_password, register, require_user, set_model
+from .users import (
+    authenticate,
+    change_password,
+    check_own_password,
+    has_password,
+    register,
+    require_user,
+    set_model,
+)
 
 __all__ = [
     "DeletionResult", "LOGIN_WINDOW_S", "MAX_FAILURES_PER_EMAIL", "MAX_FAILURES_PER_SOURCE",
     "MAX_PASSWORD_BYTES", "MIN_PASSWORD_CHARS", "SESSION_TTL_S", "authenticate", "change_password",
     "check_own_password", "check_password_policy", "clock", "confirm_reset", "create_session", "delete_account",
-    "hash_password", "link_phone", "logout", "logout_everywhere", "normalize_email", "normalize_phone",
+    "has_password", "hash_password", "link_phone", "logout", "logout_everywhere", "normalize_email", "normalize_phone",
     "operator_code", "passwords", "purge_pending", "register", "request_reset", "require_user",
     "resolve_session", "sessions", "set_model", "throttle", "unlink_phone", "user_for_phone", "verify_password",
     "write_export",

@@ -3,8 +3,8 @@
 `delete_account` removes the profile with its email and phone claims and queues a purge in one
 store transaction, so the account is never half-alive: sessions and tokens stop resolving, the
 phone is free and the email can register again at once. The purge (records, pending SMS pages,
-files with every S3 version) is idempotent; whatever fails stays queued for `purge_pending`
-(called by the next deletion, and by `python -m delta3_core purge`).
+durable turn jobs, undo checkpoints, files with every S3 version) is idempotent; whatever fails
+stays queued for `purge_pending` (called by the next deletion, and by `python -m delta3_core purge`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..checkpoints import forget
 from ..errors import Delta3Error
 from ..storage.base import PurgeJob
-from .users import check_own_password, require_user
+from .users import confirm_owner, require_user
 
 log = logging.getLogger("delta3.accounts")
 RETRY_OTHERS = 5  # queued purges of other accounts a deletion also retries, so the queue drains by itself
@@ -30,11 +31,14 @@ class DeletionResult:
     complete: bool
 
 
-def delete_account(services: Any, user_id: str, password: str) -> DeletionResult:
-    """Delete the account after checking its password (AuthError if wrong), then purge everything of it."""
+def delete_account(services: Any, user_id: str, password: str | None, email: str | None = None) -> DeletionResult:
+    """Delete the account after checking its password (AuthError if wrong), then purge everything of it.
+
+    An account made by signing in with Google has no password: the typed email confirms instead.
+    """
     backend = services.backend
     user = require_user(backend, user_id)
-    check_own_password(backend, user, password)
+    confirm_owner(backend, user, password, email)
     deleted = backend.records.delete_user(user_id)
     complete = True
     if deleted is not None:
@@ -48,6 +52,8 @@ def purge(services: Any, job: PurgeJob, email: str | None = None) -> bool:
     backend = services.backend
     try:
         backend.records.purge_user_records(job.user_id)
+        backend.records.delete_user_jobs(job.user_id, job.phone)
+        forget(services, job.user_id)  # undo's checkpoints, and locally the old contents kept for them
         for key in _value_keys(job, email):
             backend.records.delete_value(key)
         backend.files.purge_user(job.user_id)

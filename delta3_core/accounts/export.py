@@ -1,6 +1,7 @@
 """Export: one zip with the workspace, the kept history (tool records and usage included) and the account.
 
-Never the Gemini key or the password hash. Layout of the archive:
+Never the Gemini key or the password hash; nor undo's checkpoints (earlier contents of files, kept at most 30 days
+to revert turns: the workspace as it is now is the data). Layout of the archive:
     account.json        email, phone, model, created_at, daily_token_limit, usage of the last 30 days
     history.json        every kept message: seq, role, content, channel, created_at, meta (tools, usage)
     workspace/<path>    every file of the workspace

@@ -20,11 +20,11 @@ from .. import store_keys
 from ..errors import AuthError, ConflictError, ValidationError
 from ..storage.base import Backend, UserRecord
 from . import authenticate, normalize_email
+from .users import NO_PASSWORD
 
 LINKS = "oidc"  # UserRecord.prefs key: {issuer: subject} for each linked provider account
 MAX_AGE_S = 10 * 60  # an identity older than this opens no session (the user signs in with the provider again)
 CLOCK_SKEW_S = 60
-NO_PASSWORD = "!"  # password_hash of an account made through a provider: no password matches it
 
 # Module-level clock so tests can move time.
 clock = time.time

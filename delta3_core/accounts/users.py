@@ -14,6 +14,7 @@ from .throttle import check_throttle, forget_failures, record_failure, throttle_
 
 _MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
 _WRONG_CREDENTIALS = "Wrong email or password."
+NO_PASSWORD = "!"  # password_hash of an account made through a provider (Google): no password matches it
 
 
 def register(backend: Backend, email: str, password: str) -> UserRecord:
@@ -65,6 +66,19 @@ def require_user(backend: Backend, user_id: str) -> UserRecord:
     return user
 
 
+def has_password(user: UserRecord) -> bool:
+    """False for an account made by signing in with a provider, until its owner sets a password."""
+    return user.password_hash != NO_PASSWORD
+
+
+def confirm_owner(backend: Backend, user: UserRecord, password: str | None, email: str | None) -> None:
+    """Confirm a destructive step: the password, or for a password-less account the typed email."""
+    if has_password(user):
+        check_own_password(backend, user, password or "")
+    elif (email or "").strip().lower() != user.email.lower():
+        raise ValidationError("This account has no password: type its email address exactly, to confirm.")
+
+
 def check_own_password(backend: Backend, user: UserRecord, password: str) -> None:
     """AuthError unless `password` is the user's; throttled, so a stolen session cannot guess it."""
     keys = throttle_keys(user.email, None)
@@ -75,10 +89,12 @@ def check_own_password(backend: Backend, user: UserRecord, password: str) -> Non
 
 
 def change_password(backend: Backend, user_id: str, old: str, new: str, now: float | None = None) -> str:
-    """Set a new password after checking the old one; revoke all sessions and return a fresh token."""
+    """Set a new password after checking the old one (none for a password-less account); revoke all sessions
+    and return a fresh token."""
     now = clock.now() if now is None else now
     user = require_user(backend, user_id)
-    check_own_password(backend, user, old)
+    if has_password(user):
+        check_own_password(backend, user, old)
     check_password_policy(new, user.email)
     if new == old:
         raise ValidationError("Choose a new password different from the current one.")

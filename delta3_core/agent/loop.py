@@ -257,6 +257,16 @@ def _switch_model(turn: Turn, model_factory: ModelFactory, error: ModelError) ->
     return _make_model(turn, model_factory, replacement)
 
 
+def _keep_checkpoint(turn: Turn) -> None:
+    """Store the checkpoint so far, so a turn whose worker dies (durable turns) can still be undone."""
+    if turn.changes is None:
+        return
+    try:
+        turn.changes.keep()
+    except Delta3Error as exc:  # the final commit tries again
+        log.warning("could not keep the checkpoint of user %s: %s", turn.user_id, exc)
+
+
 def _run_calls(turn: Turn, ctx: ToolContext, calls: list[ToolCall], budget: int) -> Iterator[Event]:
     """Run up to `budget` of the calls, recording each; returns the function responses for all of them."""
     responses = []
@@ -270,6 +280,7 @@ def _run_calls(turn: Turn, ctx: ToolContext, calls: list[ToolCall], budget: int)
             turn.records.append(tool_record(call.name, call.args, result.ok, result.text, call.call_id,
                                             turn.channel))
             turn.records[-1].meta["at"] = len(turn.text)  # where in the answer it ran: the web redraws it there
+            _keep_checkpoint(turn)
             yield ToolFinished(call.call_id, call.name, result.ok, result.text, list(result.images))
         responses.append(types.Part(function_response=types.FunctionResponse(
             id=call.call_id if call.sent_id else None, name=call.name,

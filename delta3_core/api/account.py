@@ -12,8 +12,11 @@ from .framework import Call, Model, Reply, operation
 from .transfer import BINARY, _chunks, attachment
 
 
-class Password(Model):
-    password: str = Field(max_length=1024, description="the account's password, to confirm it is you")
+class DeleteConfirmation(Model):
+    password: str | None = Field(None, max_length=1024, description="the account's password, to confirm it is you")
+    email: str | None = Field(None, max_length=320, examples=["ada@example.com"],
+                              description="instead of the password, for an account made by signing in with Google "
+                                          "(it has none): the account's email address")
 
 
 class ResetRequest(Model):
@@ -34,14 +37,16 @@ RESET_SENT = ("If an account with that email has a linked phone, a 6-digit code 
               "in 10 minutes. No phone linked? Ask the operator of this server for a code.")
 
 
-@operation("DELETE", "/auth/me", summary="Delete your account", tag="auth", body=Password, status=204,
-           errors=(401, 429))
+@operation("DELETE", "/auth/me", summary="Delete your account", tag="auth", body=DeleteConfirmation, status=204,
+           errors=(401, 422, 429))
 def delete_me(call: Call) -> None:
-    """Delete the account and all its data (history, usage, key, files with every version, tokens, phone link).
+    """Delete the account and all its data (history, usage, key, files with every version, undo checkpoints, turns,
+    tokens, phone link). Send `{password}`; an account made by signing in with Google has no password: send
+    `{email}`, its email address, instead (422 if it does not match).
 
     The account is gone when this answers; data a failure left behind is purged by a later retry.
     """
-    accounts.delete_account(call.services, call.user_id, call.body.password)
+    accounts.delete_account(call.services, call.user_id, call.body.password, call.body.email)
 
 
 @operation("GET", "/auth/export", summary="Export your data", tag="auth", media={"application/zip": BINARY})

@@ -67,6 +67,7 @@ class Recorder:
         self.turn_id = new_turn_id()
         self.changes: dict[str, dict[str, Any]] = {}
         self.lost: list[str] = []  # paths whose earlier state could not be kept
+        self._kept: CheckpointRecord | None = None  # what the store holds for this turn
 
     @contextmanager
     def changing(self, paths: list[str], folders: bool = False) -> Iterator[None]:
@@ -124,6 +125,17 @@ class Recorder:
 
     def commit(self) -> CheckpointRecord | None:
         """Store the checkpoint (None when no file changed); StorageError if the store fails."""
+        record = self.keep()
+        spread = int(self.turn_id[-1], 16) % GC_SPREAD == 0
+        if record is not None and isinstance(self.versions, LocalVersions) and spread:
+            sweep(self.services, self.user_id)
+        return record
+
+    def keep(self) -> CheckpointRecord | None:
+        """Store the checkpoint as it stands (after each tool): a turn cut off by a crash still leaves one.
+
+        The turn id stays the same, so the next keep or the final commit replaces it, never adds a second.
+        """
         changes = [{"path": path, **change} for path, change in sorted(self.changes.items())
                    if not same_state(change["before"], change["after"])]
         if not changes:
@@ -131,11 +143,11 @@ class Recorder:
         data = {"channel": self.channel, "label": self.label[:120], "changes": changes[:MAX_CHANGES]}
         if len(changes) > MAX_CHANGES or self.lost:
             data["partial"] = True
+        if self._kept is not None and self._kept.data == data:
+            return self._kept  # stored already (a tool that changed nothing since)
         record = CheckpointRecord(self.turn_id, time.time(), data)
-        records = self.services.backend.records
-        records.put_checkpoint(self.user_id, record)
-        if isinstance(self.versions, LocalVersions) and int(self.turn_id[-1], 16) % GC_SPREAD == 0:
-            sweep(self.services, self.user_id)
+        self.services.backend.records.put_checkpoint(self.user_id, record)
+        self._kept = record
         return record
 
 

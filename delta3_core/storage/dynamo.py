@@ -354,3 +354,8 @@ class DynamoRecordStore(DynamoAccountsMixin, DynamoCheckpointsMixin, DynamoTable
     def save_job(self, job) -> None:
         """Write the job as its lease holder (owner and attempts must match); LeaseLost otherwise."""
         dynamo_jobs.save_job(self, job)
+
+    # -- account deletion of durable turn jobs ---------------------------------------------
+    def delete_user_jobs(self, user_id: str, phone: str | None = None) -> None:
+        """Delete every job of a deleted account: its API turns and the SMS sent from its phone."""
+        dynamo_jobs.delete_user_jobs(self, user_id, phone)

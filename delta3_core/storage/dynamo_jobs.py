@@ -113,3 +113,29 @@ def save_job(table, job: JobRecord) -> None:
         table._transact(actions)
     except ConditionFailed:
         raise LeaseLost("Another worker has taken this job.") from None
+
+
+def delete_user_jobs(table, user_id: str, phone: str | None) -> None:
+    """Delete every job of a deleted account (API turns, SMS from its phone): one Scan of the job items.
+
+    Jobs are keyed by queue order, not by user, and deletions are rare: a Scan beats an index kept on
+    every message.
+    """
+    request: dict[str, Any] = {"TableName": table.table, "FilterExpression": "begins_with(pk, :job)",
+                               "ConsistentRead": True, "ExpressionAttributeValues": {":job": {"S": "JOB"}}}
+    keys: dict[tuple[str, str], dict[str, Any]] = {}
+    while True:
+        page = table._call("scan", **request)
+        for item in map(decode_item, page["Items"]):
+            if "job" not in item:
+                continue  # an open job's pointer: its queue item names the job
+            job = JobRecord.loads(item["job"])
+            if job.user_id == user_id or (phone and job.address.get("phone") == phone):
+                for pk, sk in ((QUEUE_PK, job.queue_key), (f"JOB#{job.job_id}", "JOB"), (FAILED_PK, job.queue_key)):
+                    keys[(pk, sk)] = item_key(pk, sk)
+        if "LastEvaluatedKey" not in page:
+            break
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    found = [{"DeleteRequest": {"Key": key}} for key in keys.values()]
+    for start in range(0, len(found), 25):
+        table._batch_write(found[start:start + 25])

@@ -366,3 +366,8 @@ class SqliteRecordStore(SqliteAccountsMixin, SqliteCheckpointsMixin):
     def save_job(self, job) -> None:
         """Write the job as its lease holder (owner and attempts must match); LeaseLost otherwise."""
         sqlite_jobs.save_job(self, job)
+
+    # -- account deletion of durable turn jobs ---------------------------------------------
+    def delete_user_jobs(self, user_id: str, phone: str | None = None) -> None:
+        """Delete every job of a deleted account: its API turns and the SMS sent from its phone."""
+        sqlite_jobs.delete_user_jobs(self, user_id, phone)

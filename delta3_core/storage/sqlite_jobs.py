@@ -79,3 +79,10 @@ def save_job(store, job: JobRecord) -> None:
             (job.status, job.lease_until, job.finished_at, job.dumps(), job.job_id, job.owner, job.attempts))
         if cursor.rowcount != 1:
             raise LeaseLost("Another worker has taken this job.")
+
+
+def delete_user_jobs(store, user_id: str, phone: str | None) -> None:
+    """Delete every job of a deleted account: its API turns, and the SMS sent from its phone."""
+    with store._tx() as tx:
+        tx.execute("DELETE FROM jobs WHERE json_extract(data, '$.user_id') = ? "
+                   "OR json_extract(data, '$.address.phone') = ?", (user_id, phone))

@@ -83,7 +83,8 @@ def data_section(svc, user) -> None:
     with st.form("delete_account", clear_on_submit=True):
         st.warning("This deletes your account, files, chat history, usage, Gemini key, tokens and phone link. "
                    "It cannot be undone.", icon=":material/warning:")
-        st.text_input("Password", key="delete_password", type="password", autocomplete="current-password")
+        if accounts.has_password(user):  # a Google sign-in account has none: the typed email confirms alone
+            st.text_input("Password", key="delete_password", type="password", autocomplete="current-password")
         st.text_input("Type your email address to confirm", key="delete_confirm", placeholder=user.email)
         st.form_submit_button("Delete my account forever", on_click=delete_account, args=(svc,))
 
@@ -97,7 +98,7 @@ def delete_account(svc) -> None:
     def delete() -> None:
         if typed != user.email.lower():
             raise ValidationError("Type your email address exactly, to confirm that you want the account deleted.")
-        accounts.delete_account(svc, user.user_id, password)
+        accounts.delete_account(svc, user.user_id, password, typed)
 
     if act(delete, ""):
         webauth.sign_out(svc)  # the session is gone already; this drops the cookie and the page state
