@@ -514,12 +514,10 @@ def test_checkpoints_older_than_the_retention_are_gone(backend):
     assert [c.turn_id for c in backend.records.recent_checkpoints("u1", 10)] == ["t1"]
 
 
-def test_racing_undo_marks_are_won_once(backend, request):
+def test_racing_undo_marks_are_won_once(concurrent_backend):
     from delta3_core.storage.base import CheckpointRecord
 
-    if "local" not in request.node.callspec.id:
-        pytest.skip("moto does not make a conditional update atomic across threads (DynamoDB does)")
-
+    backend = concurrent_backend
     backend.records.put_checkpoint("u1", CheckpointRecord("t0", time.time(), {}))
     gate = threading.Barrier(4)
     wins = []
