@@ -10,7 +10,7 @@ from delta3_core import accounts, keys
 from delta3_core.services import build_services
 from tests.fixtures.gemini import FakeGemini, gemini_call, gemini_calls, gemini_text
 from tests.fixtures.storage import TEST_SECRET, local_settings
-from tests.fixtures.web import CHROMIUM, launch_chromium
+from tests.fixtures.web import CHROMIUM, launch_chromium, log_in_and_send
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox]
 
@@ -55,14 +55,7 @@ def test_a_plotting_run_shows_the_chart_and_changes_only_plot_png(live_app_facto
         browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1280, "height": 860})
         try:
-            page.goto(app.url)
-            page.get_by_label("Email", exact=True).fill(EMAIL)
-            page.get_by_label("Password", exact=True).fill(PASSWORD)
-            page.get_by_role("button", name="Log in").click()
-            expect(page.get_by_role("heading", name="Chat")).to_be_visible()
-            box = page.get_by_test_id("stChatInputTextArea")
-            box.fill("Plot the squares of 1 to 3")
-            box.press("Enter")
+            log_in_and_send(page, app.url, EMAIL, PASSWORD, "Plot the squares of 1 to 3")
             expect(page.get_by_text("Here is the chart.")).to_be_visible()
             chart = page.get_by_test_id("stImage").locator("img").first
             expect(chart).to_be_visible()

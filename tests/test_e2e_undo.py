@@ -11,7 +11,7 @@ from delta3_core import accounts, keys
 from delta3_core.services import build_services
 from tests.fixtures.gemini import FakeGemini, gemini_call, gemini_calls, gemini_text
 from tests.fixtures.storage import TEST_SECRET, local_settings
-from tests.fixtures.web import CHROMIUM, launch_chromium
+from tests.fixtures.web import CHROMIUM, launch_chromium, log_in_and_send
 
 pytestmark = pytest.mark.browser
 
@@ -49,14 +49,7 @@ def test_undo_button_reverts_the_turn(live_app_factory, fake_server, tmp_path):
         browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1280, "height": 860})
         try:
-            page.goto(app.url)
-            page.get_by_label("Email", exact=True).fill(EMAIL)
-            page.get_by_label("Password", exact=True).fill(PASSWORD)
-            page.get_by_role("button", name="Log in").click()
-            expect(page.get_by_role("heading", name="Chat")).to_be_visible()
-            box = page.get_by_test_id("stChatInputTextArea")
-            box.fill("Say goodbye instead")
-            box.press("Enter")
+            log_in_and_send(page, app.url, EMAIL, PASSWORD, "Say goodbye instead")
             expect(page.get_by_text("Changed the greeting.")).to_be_visible()
             changes = page.get_by_test_id("stExpander").filter(has_text="Changed 2 files")
             changes.get_by_text("Changed 2 files").click()
