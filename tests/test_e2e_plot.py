@@ -6,11 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from delta3_core import accounts, keys
-from delta3_core.services import build_services
 from tests.fixtures.gemini import FakeGemini, gemini_call, gemini_calls, gemini_text
-from tests.fixtures.storage import TEST_SECRET, local_settings
-from tests.fixtures.web import CHROMIUM, launch_chromium, log_in_and_send
+from tests.fixtures.storage import TEST_SECRET
+from tests.fixtures.web import CHROMIUM, browser_user, launch_chromium, log_in_and_send
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox]
 
@@ -42,10 +40,7 @@ def test_a_plotting_run_shows_the_chart_and_changes_only_plot_png(live_app_facto
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: scripts/setup.sh dev installs Debian's chromium")
     data_dir = tmp_path / "data"
-    services = build_services(local_settings(data_dir))
-    user = accounts.register(services.backend, EMAIL, PASSWORD)
-    keys.set_gemini_key(services.backend, user.user_id, KEY)
-    workspace = services.backend.files.local_root(user.user_id)
+    services, _user, workspace = browser_user(data_dir, EMAIL, PASSWORD, KEY)
     fake_server.enqueue(gemini_calls(gemini_call("execute_python", {"code": PLOT})),
                         gemini_text("Here is the chart."))
     app = live_app_factory(GOOGLE_GEMINI_BASE_URL=fake_server.base_url, DELTA3_SECRET_KEY=TEST_SECRET)

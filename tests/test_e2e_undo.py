@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from delta3_core import accounts, keys
-from delta3_core.services import build_services
 from tests.fixtures.gemini import FakeGemini, gemini_call, gemini_calls, gemini_text
-from tests.fixtures.storage import TEST_SECRET, local_settings
-from tests.fixtures.web import CHROMIUM, launch_chromium, log_in_and_send
+from tests.fixtures.storage import TEST_SECRET
+from tests.fixtures.web import CHROMIUM, browser_user, launch_chromium, log_in_and_send
 
 pytestmark = pytest.mark.browser
 
@@ -33,10 +31,7 @@ def test_undo_button_reverts_the_turn(live_app_factory, fake_server, tmp_path):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: scripts/setup.sh dev installs Debian's chromium")
     data_dir = tmp_path / "data"
-    services = build_services(local_settings(data_dir))
-    user = accounts.register(services.backend, EMAIL, PASSWORD)
-    keys.set_gemini_key(services.backend, user.user_id, KEY)
-    workspace = services.backend.files.local_root(user.user_id)
+    services, _user, workspace = browser_user(data_dir, EMAIL, PASSWORD, KEY)
     (workspace / "greet.py").write_text("print('hello')\n")
     fake_server.enqueue(
         gemini_calls(gemini_call("write_file", {"path": "greet.py", "content": "print('goodbye')\n"}),

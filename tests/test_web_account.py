@@ -12,16 +12,7 @@ import pytest
 from delta3_core import accounts, keys, usage
 from delta3_core.accounts import reset
 from delta3_core.checkpoints import Recorder
-
-
-def click(at, label: str):
-    return next(b for b in at.button if b.label == label).click().run()
-
-
-def page_text(at) -> str:
-    parts = [e.value for kind in ("markdown", "success", "toast", "info", "error", "caption", "warning")
-             for e in getattr(at, kind)]
-    return "\n".join(str(p) for p in parts)
+from tests.fixtures.web import click, page_text
 
 
 @pytest.fixture
